@@ -1,0 +1,62 @@
+# Tegra241 CMDQV virtualization for Linux 6.12 LTS: the patch series and the
+# harness that builds, boots and tests it. See README.md.
+#
+#   make deps        install build and test tools (root; Debian 12)
+#   make             build the arm64 test kernel and the test programs
+#   make check       build, boot under QEMU with an emulated SMMUv3, run every test
+#   make tree        (re)create build/linux from the base + patches/ (FORCE=1 to discard work)
+#   make export      write build/linux's commits after 'base' back to patches/
+#   make lint        checkpatch --strict on every patch, kernel-doc on touched uAPI
+#   make sparse      sparse (C=2) over the directories the series touches
+#
+# Narrowing a run:  make check TESTS=kunit KUNIT_GLOB='arm-smmu-v3*'
+#                   make check TESTS=iommufd KSFT_ARGS='-f iommufd_ioas'
+
+SHELL := /bin/bash
+export CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cmdqv-lts
+
+BUILD   := build
+KOUT    := $(BUILD)/obj-test
+IMAGE   := $(KOUT)/arch/arm64/boot/Image
+TESTBIN := $(BUILD)/tests
+
+# Every test program the full run executes, in order.
+TESTS ?= kunit iommufd iommufd_fail_nth
+export KUNIT_GLOB KSFT_ARGS BOOT TIMEOUT
+
+.PHONY: all deps tree export kernel selftests check run lint sparse clean
+
+all: kernel selftests
+
+deps:
+	@harness/deps.sh
+
+tree:
+	@harness/tree.sh create
+
+export:
+	@harness/tree.sh export
+
+kernel:
+	@harness/tree.sh ensure
+	@harness/kernel.sh
+
+selftests: kernel
+	@harness/selftests.sh $(TESTBIN)
+
+check: all lint
+	@harness/run.sh $(IMAGE) $(TESTBIN) "$(TESTS)"
+
+# Boot what is already built, without rebuilding.
+run:
+	@harness/run.sh $(IMAGE) $(TESTBIN) "$(TESTS)"
+
+lint:
+	@harness/tree.sh ensure
+	@harness/lint.sh
+
+sparse: kernel
+	@harness/sparse.sh
+
+clean:
+	rm -rf $(KOUT) $(TESTBIN) $(BUILD)/run $(BUILD)/logs

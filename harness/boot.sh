@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Boot the test kernel under QEMU (TCG) on an emulated SMMUv3 with an 'edu'
+# DMA device behind it, and save the console log. Exits 0 when QEMU exited by
+# itself (the judge is report.awk, not this script), 124 on timeout.
+#
+#   boot.sh IMAGE INITRAMFS LOG [extra kernel args…]
+#
+# BOOT=acpi (default: UEFI firmware, ACPI tables, as on Grace) or BOOT=dt.
+# TIMEOUT=seconds for the whole guest run.
+. "$(dirname "$0")/lib.sh"
+
+IMAGE=${1:?usage: boot.sh IMAGE INITRAMFS LOG [args]}
+INITRD=${2:?usage: boot.sh IMAGE INITRAMFS LOG [args]}
+LOG=${3:?usage: boot.sh IMAGE INITRAMFS LOG [args]}
+shift 3
+BOOT=${BOOT:-acpi}
+TIMEOUT=${TIMEOUT:-2400}
+EFI_FW=${EFI_FW:-/usr/share/qemu-efi-aarch64/QEMU_EFI.fd}
+
+need_tools qemu-system-aarch64 timeout
+[ -f "$IMAGE" ] || die "no kernel image at $IMAGE; run 'make kernel'"
+[ -f "$INITRD" ] || die "no initramfs at $INITRD; run 'make initramfs'"
+
+# 'iommu=smmuv3' puts an SMMUv3 (stage 1 + stage 2 + nesting in QEMU >= 10)
+# in front of the PCIe root complex; everything on it, edu included, is
+# translated. pauth-impdef: the architected pointer-auth hash is very slow
+# under TCG, and the tests do not depend on which hash is used.
+qemu=(qemu-system-aarch64 -machine virt,gic-version=3,iommu=smmuv3
+	-cpu max,pauth-impdef=on -smp 2 -m 2G -nographic -no-reboot
+	-kernel "$IMAGE" -initrd "$INITRD" -device edu)
+cmdline="console=ttyAMA0 panic=-1 oops=panic"
+case $BOOT in
+acpi)
+	[ -f "$EFI_FW" ] || die "no UEFI firmware at $EFI_FW; run 'make deps' (qemu-efi-aarch64)"
+	qemu+=(-bios "$EFI_FW")
+	cmdline+=" acpi=force"
+	;;
+dt) cmdline+=" acpi=off" ;;
+*) die "BOOT must be acpi or dt, not '$BOOT'" ;;
+esac
+cmdline+=" $*"
+
+mkdir -p "$(dirname "$LOG")"
+note "booting ($BOOT, timeout ${TIMEOUT}s): $cmdline"
+echo "# qemu: ${qemu[*]} -append \"$cmdline\"" >"$LOG"
+start=$(date +%s.%N)
+# Progress on the terminal: the harness's own framing lines; all in $LOG.
+{
+	rc=0
+	timeout --kill-after=10 "$TIMEOUT" "${qemu[@]}" -append "$cmdline" </dev/null 2>&1 || rc=$?
+	echo "$rc" >"$LOG.rc"
+} | tee -a "$LOG" | { grep --line-buffered -a '^@@@ cmdqv-\(begin\|end\|done\)' || true; }
+rc=$(cat "$LOG.rc")
+rm -f "$LOG.rc"
+end=$(date +%s.%N)
+echo "# host wall time $(echo "$end - $start" | bc) s, qemu exit $rc" >>"$LOG"
+note "guest run took $(printf '%.1f' "$(echo "$end - $start" | bc)") s (qemu exit $rc)"
+exit "$rc"

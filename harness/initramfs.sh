@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Assemble the guest initramfs: Debian's arm64 busybox-static, harness/init,
+# the test binaries and the plan (one test program per line).
+#
+#   initramfs.sh OUT.cpio.gz TESTDIR PLAN
+. "$(dirname "$0")/lib.sh"
+
+OUT=${1:?usage: initramfs.sh OUT TESTDIR PLAN}
+TESTDIR=${2:?usage: initramfs.sh OUT TESTDIR PLAN}
+PLAN=${3:?usage: initramfs.sh OUT TESTDIR PLAN}
+
+# Any current bookworm build will do: busybox runs the tests, it is not tested.
+BUSYBOX_PKG=busybox-static
+DEBS=$CACHE/debs
+
+need_tools cpio gzip dpkg-deb
+
+busybox_deb() {
+	local deb
+	deb=$(ls "$DEBS"/${BUSYBOX_PKG}_*_arm64.deb 2>/dev/null | head -n1 || true)
+	if [ -z "$deb" ]; then
+		mkdir -p "$DEBS"
+		(cd "$DEBS" && apt-get download "$BUSYBOX_PKG:arm64" >/dev/null 2>apt-download.log) ||
+			die "apt-get download $BUSYBOX_PKG:arm64 failed (see $DEBS/apt-download.log); run 'make deps' (it enables the arm64 architecture), then retry"
+		deb=$(ls "$DEBS"/${BUSYBOX_PKG}_*_arm64.deb | head -n1)
+	fi
+	echo "$deb"
+}
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,tests,usr/bin,usr/sbin}
+dpkg-deb --fsys-tarfile "$(busybox_deb)" | tar -xO ./bin/busybox >"$root/bin/busybox"
+chmod 755 "$root/bin/busybox"
+# The applets init needs before it can run 'busybox --install'.
+ln -s busybox "$root/bin/sh"
+install -m 755 "$TOP/harness/init" "$root/init"
+install -m 644 "$PLAN" "$root/etc/plan"
+if [ -n "$(ls -A "$TESTDIR" 2>/dev/null)" ]; then
+	cp -a "$TESTDIR"/. "$root/tests/"
+fi
+mkdir -p "$(dirname "$OUT")"
+(cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -1) >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"

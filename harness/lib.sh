@@ -1,0 +1,49 @@
+# Shared settings for the harness scripts; sourced, never run.
+# shellcheck shell=bash
+
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$TOP/build}
+TREE=${TREE:-$BUILD/linux}
+# Downloads and ccache live outside the clone so a fresh clone reuses them.
+CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cmdqv-lts}
+
+# The pinned base: Debian's linux-source-6.12 (upstream 6.12.117).
+BASE_PKG=linux-source-6.12
+BASE_VERSION=6.12.117-1~deb12u1
+BASE_SHA256=e849faf31ca3555757f3a8877cb01af92122f744f75d1f3102734651c4e14703
+BASE_DEB=$CACHE/debs/${BASE_PKG}_${BASE_VERSION}_all.deb
+
+AUTHOR_NAME=cmdqv-lts
+AUTHOR_EMAIL=cmdqv-lts@users.noreply.invalid
+
+# One line naming the problem and the next step, then stop.
+die() {
+	echo "error: $*" >&2
+	exit 1
+}
+
+note() {
+	echo ">> $*" >&2
+}
+
+# The compiler prefix for arm64 on this host: cross on x86_64, native on arm64.
+cross_compile() {
+	case $(uname -m) in
+	aarch64) echo "" ;;
+	*) echo aarch64-linux-gnu- ;;
+	esac
+}
+
+need_tools() {
+	local t missing=()
+	for t in "$@"; do
+		command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+	done
+	[ ${#missing[@]} -eq 0 ] ||
+		die "missing tools: ${missing[*]}; run 'make deps' (as root) first"
+}
+
+# A command that fails unexpectedly still ends with one line saying where.
+trap 'echo "error: $(basename "$0"): \"$BASH_COMMAND\" failed (line $LINENO)" >&2' ERR

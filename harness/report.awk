@@ -1,0 +1,192 @@
+# Reads a guest console log written by harness/init and judges it.
+#
+# Counts every leaf test case in the framed (K)TAP sections: a result line
+# ("ok N name", "not ok N name") whose test had no subtests of its own. A
+# "# SKIP" result is a skip; a plan ("1..N") that got fewer results than it
+# announced counts the missing ones as failures. Kernel reports anywhere in
+# the log (KASAN, UBSAN, lockdep, WARN, BUG, oops, panic, kmemleak) each count
+# as one failure, and so does a guest that never reached the end of its plan.
+#
+# Prints the failures and skips by name, then exactly "N passed, N failed".
+# Exit status: 0 only when nothing failed and the log is complete.
+#
+# Variables: expect="kunit kselftest:iommufd …" lists the sections the plan
+# asked for; a section that is missing is a failure.
+
+function strip(s) {
+	sub(/\r$/, "", s)
+	sub(/^\[ *[0-9]+\.[0-9]+\] /, "", s)
+	return s
+}
+
+function depth(s,    n) {
+	match(s, /^ */)
+	n = RLENGTH
+	return int(n / 4) + (n % 4 ? 1 : 0)
+}
+
+# One failure per call, or n for a plan that came up n results short.
+function fail(what, n) {
+	failed += (n > 0 ? n : 1)
+	nfail++
+	failures[nfail] = what
+}
+
+# Close the plan at depth d: compare what it announced with what came.
+function close_plan(d, ctx,    missing) {
+	if (plan[d] != "" && got[d] < plan[d]) {
+		missing = plan[d] - got[d]
+		fail(ctx ": plan announced " plan[d] " results, got " got[d], missing)
+	}
+	plan[d] = ""
+	got[d] = 0
+}
+
+function reset_section(    i) {
+	for (i = 0; i < 16; i++) {
+		plan[i] = ""
+		got[i] = 0
+		children[i] = 0
+		subtest[i] = ""
+	}
+	cur_name[0] = ""
+}
+
+function result_line(s, d, ok,    name, directive, i) {
+	name = s
+	sub(/^ *(not )?ok [0-9]+ ?(- )?/, "", name)
+	directive = ""
+	if (match(name, / # .*$/)) {
+		directive = substr(name, RSTART + 3)
+		name = substr(name, 1, RSTART - 1)
+	}
+	# KUnit nests cases in suites: name them suite.case (.param).
+	for (i = d; i >= 1; i--)
+		if (subtest[i] != "")
+			name = subtest[i] "." name
+	got[d]++
+	if (d > 0)
+		children[d - 1] = 1
+	# A test whose subtests were just reported is a parent, not a case.
+	if (d > 0 && !ok)
+		subfail[d] = 1
+	if (children[d]) {
+		children[d] = 0
+		close_plan(d + 1, section ": " name)
+		if (!ok && !subfail[d + 1])
+			fail(section ": " name " (failed with no failing case)")
+		subfail[d + 1] = 0
+		return
+	}
+	close_plan(d + 1, section ": " name)
+	if (directive ~ /^(SKIP|skip)/) {
+		sec_skip[section]++
+		skipped++
+		skips[skipped] = section ": " name " (" directive ")"
+	} else if (ok) {
+		sec_pass[section]++
+		passed++
+	} else {
+		sec_fail[section]++
+		fail(section ": " name)
+	}
+}
+
+BEGIN {
+	nwant = split(expect, want, " ")
+	section = ""
+	passed = failed = nfail = skipped = reports = 0
+}
+
+{
+	line = strip($0)
+}
+
+line ~ /^@@@ cmdqv-init / {
+	init_seen = $NF
+	next
+}
+
+line ~ /^@@@ cmdqv-begin / {
+	section = line
+	sub(/^@@@ cmdqv-begin /, "", section)
+	seen[section] = 1
+	order[++nsections] = section
+	reset_section()
+	failed_before = failed
+	next
+}
+
+line ~ /^@@@ cmdqv-end / {
+	close_plan(0, section)
+	rc = line
+	sub(/.*rc=/, "", rc)
+	if (section ~ /^kselftest:/ && rc != 0 && failed == failed_before)
+		fail(section ": exited with status " rc " and no failing case")
+	section = ""
+	next
+}
+
+line ~ /^@@@ cmdqv-done / {
+	done = 1
+	next
+}
+
+# Kernel reports: anywhere, once each (the console and the dmesg dump repeat
+# each other).
+line ~ /(^|: )(BUG|WARNING|INFO): |^UBSAN: |Kernel panic|^Internal error: |^Unable to handle kernel|kmemleak: [0-9]+ new suspected|^unreferenced object / {
+	if (!(line in reported)) {
+		reported[line] = 1
+		reports++
+		report[reports] = line
+	}
+}
+
+section == "" { next }
+
+section == "dmesg" || section == "kmemleak" { next }
+
+line ~ /^ *(KTAP|TAP) version/ { next }
+
+line ~ /^ *# Subtest: / {
+	d = depth(line)
+	subtest[d] = line
+	sub(/^ *# Subtest: /, "", subtest[d])
+	next
+}
+
+line ~ /^ *1\.\.[0-9]+/ {
+	d = depth(line)
+	p = line
+	sub(/^ *1\.\./, "", p)
+	plan[d] = p + 0
+	got[d] = 0
+	next
+}
+
+line ~ /^ *ok [0-9]+/ { result_line(line, depth(line), 1); next }
+line ~ /^ *not ok [0-9]+/ { result_line(line, depth(line), 0); next }
+
+END {
+	for (i = 1; i <= nwant; i++)
+		if (!(want[i] in seen))
+			fail(want[i] ": never ran")
+	if (!done)
+		fail("guest: did not reach the end of its plan (crash, hang or timeout)")
+	for (i = 1; i <= reports; i++)
+		fail("kernel report: " report[i])
+	for (i = 1; i <= skipped; i++)
+		print "SKIP " skips[i]
+	for (i = 1; i <= nfail; i++)
+		print "FAIL " failures[i]
+	for (i = 1; i <= nsections; i++) {
+		s = order[i]
+		if (s == "dmesg" || s == "kmemleak")
+			continue
+		printf "%-32s %4d passed, %d failed, %d skipped\n", s, sec_pass[s], sec_fail[s], sec_skip[s]
+	}
+	if (init_seen != "")
+		print "boot-to-init " init_seen " s (guest clock)"
+	print passed " passed, " failed " failed"
+	exit failed > 0 || !done
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Build the kselftests the guest runs, statically for arm64, against the uAPI
+# headers of the kernel just built (build/obj-test/usr/include).
+#
+#   selftests.sh OUTDIR
+. "$(dirname "$0")/lib.sh"
+
+OUT=$(realpath -m "${1:?usage: selftests.sh OUTDIR}")
+KOUT=${KOUT:-$BUILD/obj-test}
+LOG=$BUILD/logs/selftests-build.log
+CROSS=$(cross_compile)
+
+need_tools make "${CROSS}gcc"
+[ -d "$KOUT/usr/include/linux" ] || die "no uAPI headers in $KOUT/usr/include; run 'make kernel' first"
+mkdir -p "$OUT" "$(dirname "$LOG")"
+
+# The kselftest harness's own build (lib.mk); objects stay out of the tree.
+note "building kselftests: iommu (log: $LOG)"
+if ! make -C "$TREE/tools/testing/selftests/iommu" ARCH=arm64 \
+	CROSS_COMPILE="$CROSS" CC="${CROSS}gcc" LDFLAGS=-static \
+	KHDR_INCLUDES="-isystem $KOUT/usr/include" OUTPUT="$OUT" >"$LOG" 2>&1; then
+	grep -E 'error' "$LOG" | head -n 20 >&2 || true
+	die "kselftest build failed (log: $LOG)"
+fi
+for t in iommufd iommufd_fail_nth; do
+	file "$OUT/$t" | grep -q 'statically linked' ||
+		die "$OUT/$t is not a static arm64 binary (log: $LOG)"
+done

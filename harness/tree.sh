@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The kernel work tree: build/linux is the pinned base committed and tagged
+# 'base', with patches/series applied on top by 'git am'.
+#
+#   tree.sh ensure   create the tree if it is missing or half-made; re-apply the
+#                    series if patches/ changed and the tree holds no local work
+#   tree.sh create   throw the tree away and make it again (FORCE=1 if it has
+#                    commits or edits that patches/ does not have)
+#   tree.sh export   write the tree's commits after 'base' back to patches/
+#   tree.sh base     only download and verify the base package
+. "$(dirname "$0")/lib.sh"
+
+SERIES=$TOP/patches/series
+STAMP=cmdqv-tree		# in $TREE/.git: what was applied, written last
+
+series_patches() {
+	[ -f "$SERIES" ] || return 0
+	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$SERIES"
+}
+
+# A digest of the series as it stands in patches/.
+series_digest() {
+	local p
+	{
+		cat "$SERIES" 2>/dev/null || true
+		for p in $(series_patches); do
+			[ -f "$TOP/patches/$p" ] || die "patches/series names $p, which is not in patches/"
+			cat "$TOP/patches/$p"
+		done
+	} | sha256sum | cut -d' ' -f1
+}
+
+fetch_base() {
+	mkdir -p "$(dirname "$BASE_DEB")"
+	if [ ! -f "$BASE_DEB" ]; then
+		note "downloading $BASE_PKG=$BASE_VERSION"
+		(cd "$(dirname "$BASE_DEB")" &&
+			apt-get download "$BASE_PKG=$BASE_VERSION" >/dev/null 2>apt-download.log) ||
+			die "apt-get download $BASE_PKG=$BASE_VERSION failed (see $(dirname "$BASE_DEB")/apt-download.log); run 'make deps' to set up apt, then retry"
+	fi
+	if ! echo "$BASE_SHA256  $BASE_DEB" | sha256sum --quiet -c - 2>/dev/null; then
+		mv -f "$BASE_DEB" "$BASE_DEB.bad"
+		die "checksum mismatch for $(basename "$BASE_DEB") (moved to .bad); expected sha256 $BASE_SHA256: check the apt mirror, then retry"
+	fi
+}
+
+git_tree() {
+	git -C "$1" -c user.name="$AUTHOR_NAME" -c user.email="$AUTHOR_EMAIL" "${@:2}"
+}
+
+# Apply the series on 'base' in tree $1; on failure leave nothing that looks done.
+apply_series() {
+	local dir=$1 p
+	git_tree "$dir" checkout -q -f -B main base
+	git_tree "$dir" clean -q -fdx
+	rm -f "$dir/.git/$STAMP"
+	for p in $(series_patches); do
+		if ! git_tree "$dir" am -q --committer-date-is-author-date "$TOP/patches/$p" >/dev/null 2>"$BUILD/am.log"; then
+			git_tree "$dir" am --abort >/dev/null 2>&1 || true
+			die "patch $p does not apply on base (see $BUILD/am.log); fix it in build/linux and 'make export', or 'make tree FORCE=1'"
+		fi
+	done
+	{
+		echo "digest $(series_digest)"
+		echo "head $(git -C "$dir" rev-parse HEAD)"
+	} >"$dir/.git/$STAMP"
+}
+
+create_tree() {
+	local new=$BUILD/linux.new
+	fetch_base
+	rm -rf "$new"
+	mkdir -p "$new"
+	note "unpacking $BASE_PKG $BASE_VERSION into $new"
+	dpkg-deb --fsys-tarfile "$BASE_DEB" |
+		tar -xO "./usr/src/$BASE_PKG.tar.xz" |
+		tar -xJ -C "$new" --strip-components=1
+	note "committing the base (tag 'base')"
+	git init -q -b main "$new"
+	git -C "$new" config user.name "$AUTHOR_NAME"
+	git -C "$new" config user.email "$AUTHOR_EMAIL"
+	git -C "$new" config gc.auto 0
+	# -f: the base commit is the tarball exactly, whatever its .gitignore says.
+	git -C "$new" add -A -f .
+	GIT_AUTHOR_DATE="2025-11-01T00:00:00Z" GIT_COMMITTER_DATE="2025-11-01T00:00:00Z" \
+		git -C "$new" commit -q -m "Linux 6.12.117 (Debian $BASE_PKG $BASE_VERSION)"
+	git -C "$new" tag base
+	apply_series "$new"
+	rm -rf "$TREE"
+	mv "$new" "$TREE"
+	note "work tree ready: $TREE ($(series_patches | wc -l) patches on base)"
+}
+
+stamp_field() {
+	sed -n "s/^$1 //p" "$TREE/.git/$STAMP" 2>/dev/null
+}
+
+has_local_work() {
+	[ -n "$(git -C "$TREE" status --porcelain --untracked-files=no)" ] ||
+		[ "$(git -C "$TREE" rev-parse HEAD)" != "$(stamp_field head)" ]
+}
+
+ensure_tree() {
+	if [ ! -f "$TREE/.git/$STAMP" ] || ! git -C "$TREE" rev-parse -q --verify base >/dev/null; then
+		[ -e "$TREE" ] && note "$TREE is missing or half-made: making it again"
+		create_tree
+		return
+	fi
+	[ "$(stamp_field digest)" = "$(series_digest)" ] && return
+	if has_local_work; then
+		note "patches/ changed, but build/linux has commits or edits of its own: building build/linux as it is ('make export' to save it, 'make tree FORCE=1' to take patches/)"
+		return
+	fi
+	note "patches/ changed: re-applying the series on base"
+	apply_series "$TREE"
+}
+
+export_series() {
+	local f name n=0
+	[ -d "$TREE/.git" ] || die "no work tree at $TREE; run 'make tree' first"
+	[ -z "$(git -C "$TREE" status --porcelain --untracked-files=no)" ] ||
+		die "build/linux has uncommitted edits; commit them (git commit --fixup …) before 'make export'"
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	git -C "$TREE" format-patch -q --zero-commit --no-signature --no-numbered \
+		-o "$tmp/raw" base..HEAD
+	mkdir -p "$tmp/out"
+	: >"$tmp/series"
+	for f in "$tmp"/raw/*.patch; do
+		[ -e "$f" ] || continue
+		# Names without the running number, so inserting a patch renames nothing.
+		name=$(basename "$f" | sed 's/^[0-9]\{4\}-//')
+		while [ -e "$tmp/out/$name" ]; do
+			n=$((n + 1))
+			name=${name%.patch}-$n.patch
+		done
+		cp "$f" "$tmp/out/$name"
+		echo "$name" >>"$tmp/series"
+	done
+	for f in "$TOP"/patches/*.patch; do
+		[ -e "$f" ] || continue
+		[ -e "$tmp/out/$(basename "$f")" ] || rm -f "$f"
+	done
+	for f in "$tmp"/out/*.patch; do
+		[ -e "$f" ] || continue
+		cmp -s "$f" "$TOP/patches/$(basename "$f")" || cp "$f" "$TOP/patches/"
+	done
+	cmp -s "$tmp/series" "$SERIES" || cp "$tmp/series" "$SERIES"
+	# The tree now matches patches/: record it so 'ensure' sees no local work.
+	{
+		echo "digest $(series_digest)"
+		echo "head $(git -C "$TREE" rev-parse HEAD)"
+	} >"$TREE/.git/$STAMP"
+	note "exported $(wc -l <"$SERIES") patches to patches/ (commit them in the main repo)"
+}
+
+mkdir -p "$BUILD"
+case ${1:-ensure} in
+ensure) ensure_tree ;;
+create)
+	if [ -f "$TREE/.git/$STAMP" ] && has_local_work && [ "${FORCE:-0}" != 1 ]; then
+		die "build/linux has work that patches/ lacks; 'make export' it first, or FORCE=1 to discard it"
+	fi
+	create_tree
+	;;
+export) export_series ;;
+base) fetch_base ;;
+*) die "usage: tree.sh ensure|create|export|base" ;;
+esac
