@@ -14,7 +14,7 @@ INITRD=${2:?usage: boot.sh IMAGE INITRAMFS LOG [args]}
 LOG=${3:?usage: boot.sh IMAGE INITRAMFS LOG [args]}
 shift 3
 BOOT=${BOOT:-acpi}
-TIMEOUT=${TIMEOUT:-2400}
+TIMEOUT=${TIMEOUT:-1500}
 EFI_FW=${EFI_FW:-/usr/share/qemu-efi-aarch64/QEMU_EFI.fd}
 
 need_tools qemu-system-aarch64 timeout
@@ -26,7 +26,7 @@ need_tools qemu-system-aarch64 timeout
 # translated. pauth-impdef: the architected pointer-auth hash is very slow
 # under TCG, and the tests do not depend on which hash is used.
 qemu=(qemu-system-aarch64 -machine virt,gic-version=3,iommu=smmuv3
-	-cpu max,pauth-impdef=on -smp 2 -m 2G -nographic -no-reboot
+	-cpu max,pauth-impdef=on -smp 2 -m 2G -nographic -no-reboot -nic none
 	-kernel "$IMAGE" -initrd "$INITRD" -device edu)
 cmdline="console=ttyAMA0 panic=-1 oops=panic"
 case $BOOT in

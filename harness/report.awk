@@ -108,8 +108,8 @@ line ~ /^@@@ cmdqv-init / {
 }
 
 line ~ /^@@@ cmdqv-begin / {
-	section = line
-	sub(/^@@@ cmdqv-begin /, "", section)
+	section = $3
+	sec_start = $4
 	seen[section] = 1
 	order[++nsections] = section
 	reset_section()
@@ -119,8 +119,10 @@ line ~ /^@@@ cmdqv-begin / {
 
 line ~ /^@@@ cmdqv-end / {
 	close_plan(0, section)
-	rc = line
-	sub(/.*rc=/, "", rc)
+	rc = $4
+	sub(/^rc=/, "", rc)
+	if ($5 != "" && sec_start != "")
+		sec_time[section] = $5 - sec_start
 	if (section ~ /^kselftest:/ && rc != 0 && failed == failed_before)
 		fail(section ": exited with status " rc " and no failing case")
 	section = ""
@@ -129,6 +131,7 @@ line ~ /^@@@ cmdqv-end / {
 
 line ~ /^@@@ cmdqv-done / {
 	done = 1
+	done_at = $3
 	next
 }
 
@@ -183,9 +186,14 @@ END {
 		s = order[i]
 		if (s == "dmesg" || s == "kmemleak")
 			continue
-		printf "%-32s %4d passed, %d failed, %d skipped\n", s, sec_pass[s], sec_fail[s], sec_skip[s]
+		printf "%-32s %4d passed, %d failed, %d skipped", s, sec_pass[s], sec_fail[s], sec_skip[s]
+		if (s in sec_time)
+			printf " (%.1f s)", sec_time[s]
+		printf "\n"
 	}
-	if (init_seen != "")
+	if (init_seen != "" && done)
+		print "boot-to-init " init_seen " s, poweroff at " done_at " s (guest clock)"
+	else if (init_seen != "")
 		print "boot-to-init " init_seen " s (guest clock)"
 	print passed " passed, " failed " failed"
 	exit failed > 0 || !done

@@ -41,7 +41,12 @@ fi
 "$TOP/harness/initramfs.sh" "$OUT/initramfs.cpio.gz" "$TESTDIR" "$plan"
 qemu_rc=0
 "$TOP/harness/boot.sh" "$IMAGE" "$OUT/initramfs.cpio.gz" "$LOG" "${kargs[@]}" || qemu_rc=$?
-[ $qemu_rc = 124 ] && echo "FAIL guest: timed out after ${TIMEOUT:-2400} s (hang)"
+if ! grep -aq '^@@@ cmdqv-done' "$LOG"; then
+	echo "--- last lines of $LOG:"
+	tail -n 25 "$LOG"
+	echo "---"
+	[ $qemu_rc = 124 ] && echo "FAIL guest: timed out after ${TIMEOUT:-1500} s (hang)"
+fi
 note "judging $LOG"
 awk -v expect="$expect" -f "$TOP/harness/report.awk" "$LOG" || exit 1
 [ $qemu_rc = 0 ] || exit 1

@@ -38,7 +38,7 @@ fetch_base() {
 			apt-get download "$BASE_PKG=$BASE_VERSION" >/dev/null 2>apt-download.log) ||
 			die "apt-get download $BASE_PKG=$BASE_VERSION failed (see $(dirname "$BASE_DEB")/apt-download.log); run 'make deps' to set up apt, then retry"
 	fi
-	if ! echo "$BASE_SHA256  $BASE_DEB" | sha256sum --quiet -c - 2>/dev/null; then
+	if ! echo "$BASE_SHA256  $BASE_DEB" | sha256sum --quiet -c - >/dev/null 2>&1; then
 		mv -f "$BASE_DEB" "$BASE_DEB.bad"
 		die "checksum mismatch for $(basename "$BASE_DEB") (moved to .bad); expected sha256 $BASE_SHA256: check the apt mirror, then retry"
 	fi
@@ -57,7 +57,7 @@ apply_series() {
 	for p in $(series_patches); do
 		if ! git_tree "$dir" am -q --committer-date-is-author-date "$TOP/patches/$p" >/dev/null 2>"$BUILD/am.log"; then
 			git_tree "$dir" am --abort >/dev/null 2>&1 || true
-			die "patch $p does not apply on base (see $BUILD/am.log); fix it in build/linux and 'make export', or 'make tree FORCE=1'"
+			die "patch $p does not apply ($(grep -m1 -E '^(error|Patch failed)' "$BUILD/am.log" || echo "see $BUILD/am.log")); fix patches/$p, then rerun"
 		fi
 	done
 	{
