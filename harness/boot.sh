@@ -6,7 +6,7 @@
 #   boot.sh IMAGE INITRAMFS LOG [extra kernel args…]
 #
 # BOOT=acpi (default: UEFI firmware, ACPI tables, as on Grace) or BOOT=dt.
-# TIMEOUT=seconds for the whole guest run.
+# TIMEOUT=seconds for the whole guest run; BOOT_TIMEOUT=seconds to reach /init.
 . "$(dirname "$0")/lib.sh"
 
 IMAGE=${1:?usage: boot.sh IMAGE INITRAMFS LOG [args]}
@@ -15,6 +15,7 @@ LOG=${3:?usage: boot.sh IMAGE INITRAMFS LOG [args]}
 shift 3
 BOOT=${BOOT:-acpi}
 TIMEOUT=${TIMEOUT:-1500}
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-180}
 EFI_FW=${EFI_FW:-/usr/share/qemu-efi-aarch64/QEMU_EFI.fd}
 
 need_tools qemu-system-aarch64 timeout
@@ -44,14 +45,31 @@ mkdir -p "$(dirname "$LOG")"
 note "booting ($BOOT, timeout ${TIMEOUT}s): $cmdline"
 echo "# qemu: ${qemu[*]} -append \"$cmdline\"" >"$LOG"
 start=$(date +%s.%N)
+# A kernel that never reaches /init is stopped early, not at TIMEOUT.
+pidfile=$LOG.pid
+rm -f "$pidfile"
+(
+	# Holds no pipe of ours open, so nothing waits for it once QEMU is gone.
+	exec >/dev/null 2>&1
+	sleep "$BOOT_TIMEOUT"
+	if ! grep -aq '^@@@ cmdqv-init' "$LOG" && [ -f "$pidfile" ]; then
+		echo "@@@ cmdqv-boot-timeout $BOOT_TIMEOUT" >>"$LOG"
+		kill "$(cat "$pidfile")" 2>/dev/null
+	fi
+) &
+watchdog=$!
 # Progress on the terminal: the harness's own framing lines; all in $LOG.
 {
 	rc=0
-	timeout --kill-after=10 "$TIMEOUT" "${qemu[@]}" -append "$cmdline" </dev/null 2>&1 || rc=$?
+	timeout --kill-after=10 "$TIMEOUT" "${qemu[@]}" -pidfile "$pidfile" \
+		-append "$cmdline" </dev/null 2>&1 || rc=$?
 	echo "$rc" >"$LOG.rc"
 } | tee -a "$LOG" | { grep --line-buffered -a '^@@@ cmdqv-\(begin\|end\|done\)' || true; }
 rc=$(cat "$LOG.rc")
-rm -f "$LOG.rc"
+rm -f "$LOG.rc" "$pidfile"
+pkill -P "$watchdog" sleep 2>/dev/null || true
+kill "$watchdog" 2>/dev/null || true
+wait "$watchdog" 2>/dev/null || true
 end=$(date +%s.%N)
 echo "# host wall time $(echo "$end - $start" | bc) s, qemu exit $rc" >>"$LOG"
 note "guest run took $(printf '%.1f' "$(echo "$end - $start" | bc)") s (qemu exit $rc)"

@@ -129,6 +129,11 @@ line ~ /^@@@ cmdqv-end / {
 	next
 }
 
+line ~ /^@@@ cmdqv-boot-timeout / {
+	boot_timeout = $3
+	next
+}
+
 line ~ /^@@@ cmdqv-done / {
 	done = 1
 	done_at = $3
@@ -174,7 +179,9 @@ END {
 	for (i = 1; i <= nwant; i++)
 		if (!(want[i] in seen))
 			fail(want[i] ": never ran")
-	if (!done)
+	if (boot_timeout != "")
+		fail("guest: the kernel did not reach /init within " boot_timeout " s (boot failure)")
+	else if (!done)
 		fail("guest: did not reach the end of its plan (crash, hang or timeout)")
 	for (i = 1; i <= reports; i++)
 		fail("kernel report: " report[i])

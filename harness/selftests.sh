@@ -14,6 +14,12 @@ need_tools make "${CROSS}gcc"
 [ -d "$KOUT/usr/include/linux" ] || die "no uAPI headers in $KOUT/usr/include; run 'make kernel' first"
 mkdir -p "$OUT" "$(dirname "$LOG")"
 
+PROGS="iommufd iommufd_fail_nth"
+# A failed build must not leave an older binary for a later run to trust.
+for t in $PROGS; do
+	rm -f "$OUT/$t"
+done
+
 # The kselftest harness's own build (lib.mk); objects stay out of the tree.
 note "building kselftests: iommu (log: $LOG)"
 if ! make -C "$TREE/tools/testing/selftests/iommu" ARCH=arm64 \
@@ -22,7 +28,7 @@ if ! make -C "$TREE/tools/testing/selftests/iommu" ARCH=arm64 \
 	grep -E 'error' "$LOG" | head -n 20 >&2 || true
 	die "kselftest build failed (log: $LOG)"
 fi
-for t in iommufd iommufd_fail_nth; do
+for t in $PROGS; do
 	file "$OUT/$t" | grep -q 'statically linked' ||
 		die "$OUT/$t is not a static arm64 binary (log: $LOG)"
 done
