@@ -120,8 +120,14 @@ export_series() {
 	[ -d "$TREE/.git" ] || die "no work tree at $TREE; run 'make tree' first"
 	[ -z "$(git -C "$TREE" status --porcelain --untracked-files=no)" ] ||
 		die "build/linux has uncommitted edits; commit them (git commit --fixup …) before 'make export'"
+	git -C "$TREE" merge-base --is-ancestor base HEAD ||
+		die "build/linux's HEAD does not descend from 'base' (was the base commit rewritten?); find the series in 'git reflog', reset to it, then 'make export'"
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
+	git -C "$TREE" log --format=%s base..HEAD | awk 'length($0) > 60 {
+		print "error: subject longer than 60 characters (format-patch would fold it): " $0
+		bad = 1 } END { exit bad }' >&2 ||
+		die "shorten the subjects above in build/linux (git rebase -i base, reword), then 'make export'"
 	git -C "$TREE" format-patch -q --zero-commit --no-signature --no-numbered \
 		-o "$tmp/raw" base..HEAD
 	mkdir -p "$tmp/out"
@@ -134,7 +140,11 @@ export_series() {
 			n=$((n + 1))
 			name=${name%.patch}-$n.patch
 		done
-		cp "$f" "$tmp/out/$name"
+		# A blank context line goes out as an empty line, which git apply
+		# reads as context (as GNU diff writes it), instead of a lone space:
+		# checkpatch run on a patch file that git tracks checks it as a
+		# source file, where that space is trailing whitespace.
+		sed 's/^ $//' "$f" >"$tmp/out/$name"
 		echo "$name" >>"$tmp/series"
 	done
 	for f in "$TOP"/patches/*.patch; do
