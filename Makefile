@@ -6,7 +6,7 @@
 #   make check       build, boot under QEMU with an emulated SMMUv3, run every test
 #   make tree        (re)create build/linux from the base + patches/ (FORCE=1 to discard work)
 #   make export      write build/linux's commits after 'base' back to patches/
-#   make lint        checkpatch --strict on every patch, kernel-doc on touched uAPI
+#   make lint        checkpatch --strict, kernel-doc, uAPI identical to mainline
 #   make sparse      sparse (C=2) over the directories the series touches
 #
 # Narrowing a run:  make check TESTS=kunit KUNIT_GLOB='arm-smmu-v3*'
@@ -51,8 +51,7 @@ check: all lint
 run:
 	@harness/run.sh $(IMAGE) $(TESTBIN) "$(TESTS)"
 
-lint:
-	@harness/tree.sh ensure
+lint: kernel
 	@harness/lint.sh
 
 sparse: kernel

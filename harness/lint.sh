@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Static checks, before anything boots:
 #  - the console-log judge on its fixtures (tests/harness);
+#  - the uAPI header against mainline's (abi.sh: layouts and numbers);
 #  - checkpatch.pl --strict on every patch;
 #  - kernel-doc on every uAPI header the series touches (every item documented).
 . "$(dirname "$0")/lib.sh"
@@ -31,3 +32,5 @@ for h in $(git -C "$TREE" diff --name-only base HEAD -- 'include/uapi/*.h'); do
 	fi
 done
 [ $bad = 0 ] || die "the series adds kernel-doc warnings to its uAPI headers (above)"
+
+"$TOP/harness/abi.sh"
