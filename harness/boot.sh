@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Boot the test kernel under QEMU (TCG) on an emulated SMMUv3 with an 'edu'
-# DMA device behind it, and save the console log. Exits 0 when QEMU exited by
-# itself (the judge is report.awk, not this script), 124 on timeout.
+# DMA device behind it, and save the console log. How QEMU ended (timeout,
+# boot watchdog, an exit status other than 0) is written into the log as an
+# "@@@ cmdqv-…" line for the judge, report.awk; this script fails only when it
+# could not run QEMU at all.
 #
 #   boot.sh IMAGE INITRAMFS LOG [extra kernel args…]
 #
@@ -20,7 +22,7 @@ EFI_FW=${EFI_FW:-/usr/share/qemu-efi-aarch64/QEMU_EFI.fd}
 
 need_tools qemu-system-aarch64 timeout
 [ -f "$IMAGE" ] || die "no kernel image at $IMAGE; run 'make kernel'"
-[ -f "$INITRD" ] || die "no initramfs at $INITRD; run 'make initramfs'"
+[ -f "$INITRD" ] || die "no initramfs at $INITRD; 'make run' builds it"
 
 # 'iommu=smmuv3' puts an SMMUv3 (stage 1 + stage 2 + nesting in QEMU >= 10)
 # in front of the PCIe root complex; everything on it, edu included, is
@@ -71,6 +73,10 @@ pkill -P "$watchdog" sleep 2>/dev/null || true
 kill "$watchdog" 2>/dev/null || true
 wait "$watchdog" 2>/dev/null || true
 end=$(date +%s.%N)
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+	echo "@@@ cmdqv-timeout $TIMEOUT" >>"$LOG"
+elif [ "$rc" != 0 ] && ! grep -aq '^@@@ cmdqv-boot-timeout' "$LOG"; then
+	echo "@@@ cmdqv-qemu-exit $rc" >>"$LOG"
+fi
 echo "# host wall time $(echo "$end - $start" | bc) s, qemu exit $rc" >>"$LOG"
 note "guest run took $(printf '%.1f' "$(echo "$end - $start" | bc)") s (qemu exit $rc)"
-exit "$rc"

@@ -36,6 +36,7 @@ function fail(what, n) {
 function close_plan(d, ctx,    missing) {
 	if (plan[d] != "" && got[d] < plan[d]) {
 		missing = plan[d] - got[d]
+		sec_fail[section] += missing
 		fail(ctx ": plan announced " plan[d] " results, got " got[d], missing)
 	}
 	plan[d] = ""
@@ -134,6 +135,16 @@ line ~ /^@@@ cmdqv-boot-timeout / {
 	next
 }
 
+line ~ /^@@@ cmdqv-timeout / {
+	run_timeout = $3
+	next
+}
+
+line ~ /^@@@ cmdqv-qemu-exit / {
+	qemu_exit = $3
+	next
+}
+
 line ~ /^@@@ cmdqv-done / {
 	done = 1
 	done_at = $3
@@ -176,13 +187,22 @@ line ~ /^ *ok [0-9]+/ { result_line(line, depth(line), 1); next }
 line ~ /^ *not ok [0-9]+/ { result_line(line, depth(line), 0); next }
 
 END {
+	# A section cut off by a crash or hang: what its plans announced and
+	# never came counts as failed, as for a section that ended early.
+	if (section != "")
+		for (i = 15; i >= 0; i--)
+			close_plan(i, section)
 	for (i = 1; i <= nwant; i++)
 		if (!(want[i] in seen))
 			fail(want[i] ": never ran")
 	if (boot_timeout != "")
 		fail("guest: the kernel did not reach /init within " boot_timeout " s (boot failure)")
+	else if (run_timeout != "")
+		fail("guest: still running after " run_timeout " s (hang)")
 	else if (!done)
 		fail("guest: did not reach the end of its plan (crash, hang or timeout)")
+	if (qemu_exit != "")
+		fail("qemu: exited with status " qemu_exit)
 	for (i = 1; i <= reports; i++)
 		fail("kernel report: " report[i])
 	for (i = 1; i <= skipped; i++)

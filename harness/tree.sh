@@ -48,6 +48,15 @@ git_tree() {
 	git -C "$1" -c user.name="$AUTHOR_NAME" -c user.email="$AUTHOR_EMAIL" "${@:2}"
 }
 
+# Record that tree $1 holds patches/ as it is now; written last, so a tree
+# without it is one whose making was cut short.
+write_stamp() {
+	{
+		echo "digest $(series_digest)"
+		echo "head $(git -C "$1" rev-parse HEAD)"
+	} >"$1/.git/$STAMP"
+}
+
 # Apply the series on 'base' in tree $1; on failure leave nothing that looks done.
 apply_series() {
 	local dir=$1 p
@@ -60,10 +69,7 @@ apply_series() {
 			die "patch $p does not apply ($(grep -m1 -E '^(error|Patch failed)' "$BUILD/am.log" || echo "see $BUILD/am.log")); fix patches/$p, then rerun"
 		fi
 	done
-	{
-		echo "digest $(series_digest)"
-		echo "head $(git -C "$dir" rev-parse HEAD)"
-	} >"$dir/.git/$STAMP"
+	write_stamp "$dir"
 }
 
 create_tree() {
@@ -157,10 +163,7 @@ export_series() {
 	done
 	cmp -s "$tmp/series" "$SERIES" || cp "$tmp/series" "$SERIES"
 	# The tree now matches patches/: record it so 'ensure' sees no local work.
-	{
-		echo "digest $(series_digest)"
-		echo "head $(git -C "$TREE" rev-parse HEAD)"
-	} >"$TREE/.git/$STAMP"
+	write_stamp "$TREE"
 	note "exported $(wc -l <"$SERIES") patches to patches/ (commit them in the main repo)"
 }
 
