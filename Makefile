@@ -4,6 +4,7 @@
 #   make deps        install build and test tools (root; Debian 12)
 #   make             build the arm64 test kernel and the test programs
 #   make check       build, boot under QEMU with an emulated SMMUv3, run every test
+#   make bench       build, boot and print the figures of tests/bench
 #   make tree        (re)create build/linux from the base + patches/ (FORCE=1 to discard work)
 #   make export      write build/linux's commits after 'base' back to patches/
 #   make lint        checkpatch --strict, kernel-doc, uAPI identical to mainline
@@ -24,7 +25,7 @@ TESTBIN := $(BUILD)/tests
 TESTS ?= kunit iommufd iommufd_fail_nth
 export KUNIT_GLOB KSFT_ARGS BOOT TIMEOUT
 
-.PHONY: all deps tree export kernel selftests check run lint sparse clean
+.PHONY: all deps tree export kernel selftests check run bench lint sparse clean
 
 all: kernel selftests
 
@@ -46,6 +47,10 @@ selftests: kernel
 
 check: all lint
 	@harness/run.sh $(IMAGE) $(TESTBIN) "$(TESTS)"
+
+# Figures (object memory, ioctl timing) measured in the test guest.
+bench: all
+	@harness/run.sh $(IMAGE) $(TESTBIN) iommufd_bench
 
 # Boot what is already built, without rebuilding.
 run:

@@ -14,7 +14,7 @@ need_tools make "${CROSS}gcc"
 [ -d "$KOUT/usr/include/linux" ] || die "no uAPI headers in $KOUT/usr/include; run 'make kernel' first"
 mkdir -p "$OUT" "$(dirname "$LOG")"
 
-PROGS="iommufd iommufd_fail_nth"
+PROGS="iommufd iommufd_fail_nth iommufd_bench"
 # A failed build must not leave an older binary for a later run to trust.
 for t in $PROGS; do
 	rm -f "$OUT/$t"
@@ -27,6 +27,14 @@ if ! make -C "$TREE/tools/testing/selftests/iommu" ARCH=arm64 \
 	KHDR_INCLUDES="-isystem $KOUT/usr/include" OUTPUT="$OUT" >"$LOG" 2>&1; then
 	grep -E 'error' "$LOG" | head -n 20 >&2 || true
 	die "kselftest build failed (log: $LOG)"
+fi
+# Our figures program, built on the same kselftest helpers (make bench).
+note "building tests/bench/iommufd_bench"
+if ! "${CROSS}gcc" -static -O2 -Wall -isystem "$KOUT/usr/include" \
+	-I"$TREE/tools/testing/selftests/iommu" -o "$OUT/iommufd_bench" \
+	"$TOP/tests/bench/iommufd_bench.c" -lpthread >>"$LOG" 2>&1; then
+	tail -n 20 "$LOG" >&2
+	die "iommufd_bench build failed (log: $LOG)"
 fi
 for t in $PROGS; do
 	file "$OUT/$t" | grep -q 'statically linked' ||
