@@ -12,6 +12,8 @@
  * Built against the kernel tree's kselftest helpers (iommufd_utils.h).
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 
@@ -215,6 +217,74 @@ TEST_F_TIMEOUT(bench, vdevice_memory, 300)
 	slab_report("vDEVICE", &before, &after, OBJECTS);
 	for (i = 0; i != OBJECTS; i++)
 		test_ioctl_destroy(vdev_ids[i]);
+}
+
+/* A field of /proc/self/status in kB, e.g. "VmPin:" (pinned_vm) */
+static long status_kb(const char *field)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f;
+
+	f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, strlen(field)))
+			kb = strtol(line + strlen(field), NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+static void print_pins(const char *when)
+{
+	ksft_print_msg("%-32s VmPin %ld kB, VmLck %ld kB\n", when,
+		       status_kb("VmPin:"), status_kb("VmLck:"));
+}
+
+#define QUEUE_PAIRS 10000
+
+TEST_F_TIMEOUT(bench, hw_queue_pairs, 600)
+{
+	static const size_t sizes[] = { 4096, 65536 };
+	__u64 iova = MOCK_APERTURE_START;
+	size_t huge_size = 2 * 1024 * 1024;
+	uint32_t id, ids[2];
+	double t0, t;
+	void *huge;
+	int i, s;
+
+	/* A 2 MiB huge page: physically contiguous, for any queue size */
+	huge = mmap(NULL, huge_size, PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	ASSERT_NE(MAP_FAILED, huge);
+	print_pins("before IOAS_MAP");
+	test_ioctl_ioas_map_fixed(huge, huge_size, iova);
+	print_pins("after IOAS_MAP of 2 MiB");
+
+	for (s = 0; s != 2; s++) {
+		t0 = now();
+		for (i = 0; i != QUEUE_PAIRS; i++) {
+			test_cmd_hw_queue_alloc(self->viommu_id, 0, iova,
+						sizes[s], &id);
+			test_ioctl_destroy(id);
+		}
+		t = now() - t0;
+		ksft_print_msg("%d HW_QUEUE_ALLOC+DESTROY pairs, %zu KiB queue: %.2f s, %.1f us/pair\n",
+			       QUEUE_PAIRS, sizes[s] / 1024, t,
+			       t * 1e6 / QUEUE_PAIRS);
+	}
+
+	test_cmd_hw_queue_alloc(self->viommu_id, 0, iova, 65536, &ids[0]);
+	test_cmd_hw_queue_alloc(self->viommu_id, 1, iova + 65536, 65536,
+				&ids[1]);
+	print_pins("with two 64 KiB queues");
+	test_ioctl_destroy(ids[1]);
+	test_ioctl_destroy(ids[0]);
+	print_pins("after their destroy");
+	test_ioctl_ioas_unmap(iova, huge_size);
+	print_pins("after IOAS_UNMAP");
+	munmap(huge, huge_size);
 }
 
 TEST_HARNESS_MAIN
