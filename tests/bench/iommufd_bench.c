@@ -3,7 +3,9 @@
  * Figures for the vIOMMU objects, measured in the test guest on the mock
  * IOMMU (iommufd selftest): what one mock vIOMMU and one vDEVICE cost in slab
  * memory, and how long allocating and destroying them takes, each next to a
- * reference that 6.12 already has (an IOAS) measured in the same run.
+ * reference that 6.12 already has (an IOAS) measured in the same run; HW
+ * queues; and vEVENTs: throughput, latency and memory per queued event, next
+ * to 6.12's I/O page fault queue.
  *
  * The test kernel carries KASAN, lockdep and kmemleak, so absolute figures
  * are those of a debug kernel; they are a baseline for later changes under
@@ -11,6 +13,8 @@
  *
  * Built against the kernel tree's kselftest helpers (iommufd_utils.h).
  */
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -285,6 +289,180 @@ TEST_F_TIMEOUT(bench, hw_queue_pairs, 600)
 	test_ioctl_ioas_unmap(iova, huge_size);
 	print_pins("after IOAS_UNMAP");
 	munmap(huge, huge_size);
+}
+
+/*
+ * A vDEVICE for the fixture's device and a nested HWPT it is attached to, so
+ * that IOMMU_TEST_OP_TRIGGER_VEVENT reports its events.
+ */
+static void vevent_setup(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(bench) *self)
+{
+	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
+	uint32_t vdev_id, nested_id;
+
+	test_cmd_vdevice_alloc(self->viommu_id, self->device_id, 0x99,
+			       &vdev_id);
+	test_cmd_hwpt_alloc_nested(self->device_id, self->viommu_id, 0,
+				   &nested_id, IOMMU_HWPT_DATA_SELFTEST, &data,
+				   sizeof(data));
+	test_cmd_mock_domain_replace(self->stdev_id, nested_id);
+}
+
+#define EVENTS 100000
+#define BATCH 64
+
+TEST_F_TIMEOUT(bench, vevent_throughput, 900)
+{
+	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
+	struct mock_vevent evs[BATCH];
+	uint32_t veventq_id, fault_id, fault_fd, iopf_hwpt_id;
+	uint32_t stdev2_id, device2_id;
+	double t0, t;
+	int efd;
+	int i, j;
+
+	vevent_setup(_metadata, self);
+
+	/* The cost of the ioctl alone: a report that finds no queue */
+	t0 = now();
+	for (i = 0; i != EVENTS; i++)
+		ASSERT_EQ(-1, _test_cmd_trigger_vevent(self->fd,
+						       self->device_id));
+	t = now() - t0;
+	ksft_print_msg("%d triggers without a queue (dropped): %.2f s, %.1f us each\n",
+		       EVENTS, t, t * 1e6 / EVENTS);
+
+	test_cmd_veventq_alloc(self->viommu_id, BATCH, &veventq_id, &efd);
+	t0 = now();
+	for (i = 0; i != EVENTS; i++) {
+		test_cmd_trigger_vevent(self->device_id);
+		ASSERT_EQ(sizeof(evs[0]), read(efd, evs, sizeof(evs[0])));
+	}
+	t = now() - t0;
+	ksft_print_msg("%d vEVENTs, trigger + read of one: %.2f s, %.0f events/s, %.1f us each\n",
+		       EVENTS, t, EVENTS / t, t * 1e6 / EVENTS);
+
+	t0 = now();
+	for (i = 0; i != EVENTS / BATCH; i++) {
+		for (j = 0; j != BATCH; j++)
+			test_cmd_trigger_vevent(self->device_id);
+		ASSERT_EQ(sizeof(evs), read(efd, evs, sizeof(evs)));
+	}
+	t = now() - t0;
+	ksft_print_msg("%d vEVENTs, %d triggers + one read: %.2f s, %.0f events/s\n",
+		       EVENTS / BATCH * BATCH, BATCH, t,
+		       EVENTS / BATCH * BATCH / t);
+	EXPECT_EQ(0, close(efd));
+	test_ioctl_destroy(veventq_id);
+
+	/*
+	 * Reference, 6.12's own event queue: an I/O page fault triggered,
+	 * read and responded to, on a second device.
+	 */
+	test_cmd_mock_domain(self->ioas_id, &stdev2_id, NULL, &device2_id);
+	test_ioctl_fault_alloc(&fault_id, &fault_fd);
+	test_cmd_hwpt_alloc_iopf(device2_id, self->s2_hwpt_id, fault_id,
+				 IOMMU_HWPT_FAULT_ID_VALID, &iopf_hwpt_id,
+				 IOMMU_HWPT_DATA_SELFTEST, &data, sizeof(data));
+	test_cmd_mock_domain_replace(stdev2_id, iopf_hwpt_id);
+	t0 = now();
+	for (i = 0; i != EVENTS; i++)
+		test_cmd_trigger_iopf(device2_id, fault_fd);
+	t = now() - t0;
+	ksft_print_msg("(reference) %d IOPFs, trigger + read + response: %.2f s, %.0f faults/s, %.1f us each\n",
+		       EVENTS, t, EVENTS / t, t * 1e6 / EVENTS);
+	close(fault_fd);
+}
+
+struct latency_reader {
+	int efd;
+	int count;
+	int done;
+	double *t_read;
+};
+
+/* Wait for each event in poll(), read it, note when it arrived */
+static void *latency_reader_thread(void *arg)
+{
+	struct latency_reader *r = arg;
+	struct pollfd pfd = { .fd = r->efd, .events = POLLIN };
+	struct mock_vevent ev;
+	int i;
+
+	for (i = 0; i != r->count; i++) {
+		if (poll(&pfd, 1, 5000) != 1 ||
+		    read(r->efd, &ev, sizeof(ev)) != sizeof(ev))
+			return (void *)1;
+		r->t_read[ev.hdr.sequence] = now();
+		__atomic_store_n(&r->done, i + 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+#define LATENCY_EVENTS 10000
+
+TEST_F_TIMEOUT(bench, vevent_latency, 600)
+{
+	static double t_trigger[LATENCY_EVENTS], t_read[LATENCY_EVENTS];
+	static double lat[LATENCY_EVENTS];
+	struct latency_reader r = { .count = LATENCY_EVENTS, .t_read = t_read };
+	uint32_t veventq_id;
+	pthread_t thread;
+	void *ret;
+	int i;
+
+	vevent_setup(_metadata, self);
+	test_cmd_veventq_alloc(self->viommu_id, 16, &veventq_id, &r.efd);
+	ASSERT_EQ(0, pthread_create(&thread, NULL, latency_reader_thread, &r));
+
+	/* One event at a time, each after the reader got the previous one */
+	for (i = 0; i != LATENCY_EVENTS; i++) {
+		while (__atomic_load_n(&r.done, __ATOMIC_ACQUIRE) < i)
+			usleep(50);
+		t_trigger[i] = now();
+		test_cmd_trigger_vevent(self->device_id);
+	}
+	ASSERT_EQ(0, pthread_join(thread, &ret));
+	ASSERT_EQ(NULL, ret);
+
+	for (i = 0; i != LATENCY_EVENTS; i++)
+		lat[i] = (t_read[i] - t_trigger[i]) * 1e6;
+	qsort(lat, LATENCY_EVENTS, sizeof(lat[0]), cmp_double);
+	ksft_print_msg("vEVENT trigger -> poll wake-up -> read, %d events: median %.1f us, p90 %.1f us, p99 %.1f us, max %.1f us\n",
+		       LATENCY_EVENTS, lat[LATENCY_EVENTS / 2],
+		       lat[LATENCY_EVENTS * 9 / 10],
+		       lat[LATENCY_EVENTS * 99 / 100], lat[LATENCY_EVENTS - 1]);
+	EXPECT_EQ(0, close(r.efd));
+	test_ioctl_destroy(veventq_id);
+}
+
+#define QUEUED_EVENTS 100000
+
+TEST_F_TIMEOUT(bench, vevent_memory, 600)
+{
+	static struct slab_snapshot before, after;
+	uint32_t veventq_id;
+	int efd, i;
+
+	vevent_setup(_metadata, self);
+	test_cmd_veventq_alloc(self->viommu_id, 1U << 19, &veventq_id, &efd);
+	ASSERT_EQ(0, slab_read(&before));
+	for (i = 0; i != QUEUED_EVENTS; i++)
+		test_cmd_trigger_vevent(self->device_id);
+	ASSERT_EQ(0, slab_read(&after));
+	slab_report("queued vEVENT (4-byte payload)", &before, &after,
+		    QUEUED_EVENTS);
+	/* Closed with every event still queued: all freed with the queue */
+	EXPECT_EQ(0, close(efd));
+	test_ioctl_destroy(veventq_id);
 }
 
 TEST_HARNESS_MAIN
