@@ -14,7 +14,7 @@ need_tools make "${CROSS}gcc"
 [ -d "$KOUT/usr/include/linux" ] || die "no uAPI headers in $KOUT/usr/include; run 'make kernel' first"
 mkdir -p "$OUT" "$(dirname "$LOG")"
 
-PROGS="iommufd iommufd_fail_nth iommufd_bench"
+PROGS="iommufd iommufd_fail_nth iommufd_bench smmu_nested"
 # A failed build must not leave an older binary for a later run to trust.
 for t in $PROGS; do
 	rm -f "$OUT/$t"
@@ -35,6 +35,14 @@ if ! "${CROSS}gcc" -static -O2 -Wall -Wno-unused-function -Wno-unused-variable -
 	"$TOP/tests/bench/iommufd_bench.c" -lpthread >>"$LOG" 2>&1; then
 	tail -n 20 "$LOG" >&2
 	die "iommufd_bench build failed (log: $LOG)"
+fi
+# Our end-to-end program: the VMM's ioctls on QEMU's edu device.
+note "building tests/e2e/smmu_nested"
+if ! "${CROSS}gcc" -static -O2 -Wall -Werror -isystem "$KOUT/usr/include" \
+	-I"$TREE/tools/testing/selftests" -o "$OUT/smmu_nested" \
+	"$TOP/tests/e2e/smmu_nested.c" >>"$LOG" 2>&1; then
+	tail -n 20 "$LOG" >&2
+	die "smmu_nested build failed (log: $LOG)"
 fi
 for t in $PROGS; do
 	file "$OUT/$t" | grep -q 'statically linked' ||

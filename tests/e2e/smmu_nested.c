@@ -1,0 +1,1448 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * smmu_nested: this program plays the VMM. It takes QEMU's edu device
+ * (PCI 1234:11e8, behind the emulated SMMUv3) away from the host, hands it to
+ * iommufd through its VFIO cdev, maps a buffer of "guest memory" and makes the
+ * device DMA into it, checking that every byte lands where the IOVA says and
+ * nowhere else.
+ *
+ * Fixtures, and what they need:
+ *
+ *   edu_s2        The device attached to a plain IOAS (one stage, the
+ *                 kernel's own page table). Works on 6.12 as it is.
+ *   iort          The IORT the kernel installed: variant "qemu" expects
+ *                 QEMU's own table (CANWBS clear on every root complex),
+ *                 variant "canwbs" the table harness/iort-canwbs.sh made and
+ *                 put in the initrd (byte for byte, CANWBS set). Works on
+ *                 6.12 as it is; each boot runs its own variant.
+ *   smmu_hw_info  IOMMU_GET_HW_INFO of type ARM_SMMUV3.
+ *   smmu_viommu   IOMMU_VIOMMU_ALLOC of type ARM_SMMUV3 on a nesting parent:
+ *                 refused with EOPNOTSUPP without CANWBS (variant "qemu"),
+ *                 allowed with it (variant "canwbs").
+ *   smmu_nested   A guest stage 1 (CD table, 4 KiB-granule LPAE tables) in
+ *                 the guest memory, nested on the IOAS as stage 2 through a
+ *                 vIOMMU and a vDEVICE; invalidations through the vIOMMU;
+ *                 abort and bypass vSTEs. Needs the CANWBS boot.
+ *
+ * The last three need the SMMUv3 nesting patches (hw_info, NEST_PARENT,
+ * vSMMU); until the series has them, the harness's plan (harness/run.sh)
+ * does not run them. They are written against mainline's uAPI: where the
+ * uAPI headers of the kernel under test lack the SMMUv3 structures, the
+ * copies below (e2e_ names) have mainline's layout and numbers.
+ *
+ * The edu device: BAR0 registers 0x80 DMA source, 0x88 destination, 0x90
+ * count, 0x98 command (bit 0 start/busy, bit 1 edu to RAM); its buffer is
+ * 4 KiB at 0x40000 in its own address space; bus addresses are masked to
+ * 28 bits, so every IOVA here is below 256 MiB. A transfer takes 100 ms of
+ * QEMU's virtual clock; the program polls, it uses no interrupt.
+ */
+#include <dirent.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
+#include "kselftest_harness.h"
+
+#define EDU_VENDOR		0x1234
+#define EDU_DEVICE		0x11e8
+#define EDU_ID			0x00
+#define EDU_ID_VALUE		0x010000ed
+#define EDU_DMA_SRC		0x80
+#define EDU_DMA_DST		0x88
+#define EDU_DMA_CNT		0x90
+#define EDU_DMA_CMD		0x98
+#define EDU_DMA_RUN		0x1
+#define EDU_DMA_TO_RAM		0x2
+#define EDU_BUF			0x40000
+#define EDU_BUF_SIZE		0x1000
+#define EDU_DMA_TIMEOUT_MS	10000
+
+#define PCI_CMD_OFFSET		0x04
+#define PCI_CMD_MEMORY		0x2
+#define PCI_CMD_MASTER		0x4
+
+#define SZ_4K			0x1000UL
+#define SZ_1M			0x100000UL
+
+/*
+ * The guest memory: 4 MiB at IOVA (IPA) 64 MiB, below edu's 28-bit limit
+ * and clear of the SMMU's software MSI window (0x8000000-0x80fffff).
+ */
+#define GMEM_IOVA		0x4000000UL
+#define GMEM_SIZE		(4 * SZ_1M)
+
+/* One page mapped on its own, to be unmapped under a test */
+#define LONE_IOVA		(GMEM_IOVA + GMEM_SIZE + SZ_1M)
+
+/*
+ * The edu device's virtual Stream ID. Its physical one is its requester ID
+ * (0x8 at 0000:00:01.0 on the harness's QEMU); different on purpose, so only
+ * a translated SID reaches it.
+ */
+#define VSID			0x42
+
+/* SMMUv3 uAPI, mainline's include/uapi/linux/iommufd.h */
+#define E2E_HWPT_DATA_ARM_SMMUV3		2
+#define E2E_HW_INFO_TYPE_ARM_SMMUV3		2
+#define E2E_HW_INFO_TYPE_TEGRA241_CMDQV		3
+#define E2E_VIOMMU_TYPE_ARM_SMMUV3		1
+#define E2E_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3	1
+
+struct e2e_hwpt_arm_smmuv3 {
+	__u64 ste[2];		/* little endian */
+};
+
+struct e2e_viommu_arm_smmuv3_invalidate {
+	__u64 cmd[2];		/* little endian */
+};
+
+struct e2e_hw_info_arm_smmuv3 {
+	__u32 flags;
+	__u32 __reserved;
+	__u32 idr[6];
+	__u32 iidr;
+	__u32 aidr;
+};
+
+/* SMMUv3 architecture: STE, CD, commands (mainline's arm-smmu-v3.h) */
+#define STE0_V			(1ULL << 0)
+#define STE0_CFG_SHIFT		1
+#define STE0_CFG_ABORT		0ULL
+#define STE0_CFG_BYPASS		4ULL
+#define STE0_CFG_S1_TRANS	5ULL
+#define STE0_S1FMT_LINEAR	(0ULL << 4)
+#define STE0_S1CTXPTR_MASK	0x000ffffffffffc0ULL	/* bits 51:6 */
+#define STE1_S1CIR_WBRA		(1ULL << 2)
+#define STE1_S1COR_WBRA		(1ULL << 4)
+#define STE1_S1CSH_ISH		(3ULL << 6)
+
+#define CD0_T0SZ(x)		((__u64)(x) << 0)
+#define CD0_TG0_4K		(0ULL << 6)
+#define CD0_IRGN0_WBWA		(1ULL << 8)
+#define CD0_ORGN0_WBWA		(1ULL << 10)
+#define CD0_SH0_ISH		(3ULL << 12)
+#define CD0_EPD1		(1ULL << 30)
+#define CD0_V			(1ULL << 31)
+#define CD0_IPS_40BIT		(2ULL << 32)
+#define CD0_AA64		(1ULL << 41)
+#define CD0_R			(1ULL << 45)
+#define CD0_A			(1ULL << 46)
+#define CD0_ASET		(1ULL << 47)
+#define CD0_ASID(x)		((__u64)(x) << 48)
+#define CD1_TTB0_MASK		0x000ffffffffffff0ULL	/* bits 51:4 */
+#define CD_SIZE			64
+
+#define CMD_CFGI_CD		0x05
+#define CMD_TLBI_NH_ASID	0x11
+#define CMD_TLBI_NH_VA		0x12
+#define CMD_CFGI_ALL		0x04	/* not allowed through a vIOMMU */
+#define CMD0_SID(x)		((__u64)(x) << 32)
+#define CMD0_ASID(x)		((__u64)(x) << 48)
+#define CMD1_LEAF		(1ULL << 0)
+#define CMD1_VA_MASK		(~0xfffULL)
+
+/*
+ * VMSAv8-64 stage-1 descriptors, 4 KiB granule. MAIR index 0 is normal
+ * write-back memory, the attribute io-pgtable gives cacheable DMA.
+ */
+#define PTE_TABLE		0x3ULL
+#define PTE_PAGE		0x3ULL
+#define PTE_ATTRIDX(x)		((__u64)(x) << 2)
+#define PTE_AP_UNPRIV		(1ULL << 6)
+#define PTE_SH_ISH		(3ULL << 8)
+#define PTE_AF			(1ULL << 10)
+#define PTE_NG			(1ULL << 11)
+#define PTE_ADDR_MASK		0x0000fffffffff000ULL
+#define S1_MAIR			0xffULL
+#define S1_T0SZ			25	/* 39-bit IOVA: walk starts at level 1 */
+
+/* IORT (ACPI): header, node array, root complex nodes */
+#define IORT_PATH		"/sys/firmware/acpi/tables/IORT"
+#define IORT_UPGRADE_PATH	"/kernel/firmware/acpi/IORT.aml"
+#define ACPI_HDR_LEN		4
+#define ACPI_HDR_CHECKSUM	9
+#define ACPI_HDR_OEM_REV	24
+#define IORT_NODE_COUNT		36
+#define IORT_NODE_OFFSET	40
+#define IORT_NODE_TYPE_RC	2
+#define IORT_RC_MEMORY_FLAGS	23
+#define IORT_MF_CANWBS		0x04
+
+/* The edu device, bound to vfio-pci and to an iommufd */
+struct edu {
+	char bdf[32];
+	int cdev;
+	int iommufd;
+	__u32 dev_id;
+	volatile __u8 *bar;
+	size_t bar_size;
+};
+
+/* Guest memory: user memory mapped in the IOAS at a fixed IOVA (IPA) */
+struct gmem {
+	__u8 *va;
+	__u64 iova;
+	size_t size;
+	__u8 *expect;		/* what the memory must hold */
+};
+
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("# ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* 0 or -errno, with a note naming what failed */
+static int sysfs_write(const char *path, const char *val)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_WRONLY);
+	if (fd < 0) {
+		note("open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	n = write(fd, val, strlen(val));
+	if (n != (ssize_t)strlen(val)) {
+		int err = n < 0 ? errno : EIO;
+
+		note("write '%s' to %s: %s", val, path, strerror(err));
+		close(fd);
+		return -err;
+	}
+	close(fd);
+	return 0;
+}
+
+static int sysfs_read_hex(const char *dir, const char *name, unsigned long *val)
+{
+	char path[PATH_MAX], buf[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	*val = strtoul(buf, NULL, 16);
+	return 0;
+}
+
+/* The PCI address of the (first) edu device */
+static int edu_find(char *bdf, size_t len)
+{
+	const char *root = "/sys/bus/pci/devices";
+	struct dirent *de;
+	int ret = -ENODEV;
+	DIR *dir;
+
+	dir = opendir(root);
+	if (!dir) {
+		note("opendir %s: %s", root, strerror(errno));
+		return -errno;
+	}
+	while ((de = readdir(dir))) {
+		unsigned long vendor, device;
+		char path[PATH_MAX];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", root, de->d_name);
+		if (sysfs_read_hex(path, "vendor", &vendor) ||
+		    sysfs_read_hex(path, "device", &device))
+			continue;
+		if (vendor == EDU_VENDOR && device == EDU_DEVICE &&
+		    strlen(de->d_name) < len) {
+			memcpy(bdf, de->d_name, strlen(de->d_name) + 1);
+			ret = 0;
+			break;
+		}
+	}
+	closedir(dir);
+	if (ret)
+		note("no PCI device %04x:%04x (QEMU's edu)", EDU_VENDOR,
+		     EDU_DEVICE);
+	return ret;
+}
+
+/* The name of the driver bound to @bdf, "" if none */
+static void pci_driver(const char *bdf, char *drv, size_t len)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	const char *name;
+	ssize_t n;
+
+	drv[0] = '\0';
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return;
+	link[n] = '\0';
+	name = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+	if (strlen(name) < len)
+		memcpy(drv, name, strlen(name) + 1);
+}
+
+static int edu_bind_vfio_pci(const char *bdf)
+{
+	char path[PATH_MAX], drv[64];
+	int ret;
+
+	pci_driver(bdf, drv, sizeof(drv));
+	if (!strcmp(drv, "vfio-pci"))
+		return 0;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override",
+		 bdf);
+	ret = sysfs_write(path, "vfio-pci");
+	if (ret)
+		return ret;
+	if (drv[0]) {
+		snprintf(path, sizeof(path),
+			 "/sys/bus/pci/devices/%s/driver/unbind", bdf);
+		ret = sysfs_write(path, bdf);
+		if (ret)
+			return ret;
+	}
+	ret = sysfs_write("/sys/bus/pci/drivers_probe", bdf);
+	if (ret)
+		return ret;
+	pci_driver(bdf, drv, sizeof(drv));
+	if (strcmp(drv, "vfio-pci")) {
+		note("%s: bound to '%s' after drivers_probe, not vfio-pci", bdf,
+		     drv);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+/* Open the VFIO cdev of @bdf: /dev/vfio/devices/vfioN */
+static int edu_open_cdev(const char *bdf)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *dir;
+	int fd = -ENOENT;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
+	dir = opendir(path);
+	if (!dir) {
+		note("opendir %s: %s (no VFIO cdev?)", path, strerror(errno));
+		return -errno;
+	}
+	while ((de = readdir(dir))) {
+		if (strncmp(de->d_name, "vfio", 4))
+			continue;
+		snprintf(path, sizeof(path), "/dev/vfio/devices/%s", de->d_name);
+		fd = open(path, O_RDWR);
+		if (fd < 0) {
+			fd = -errno;
+			note("open %s: %s", path, strerror(errno));
+		}
+		break;
+	}
+	closedir(dir);
+	return fd;
+}
+
+/* Find edu, give it to vfio-pci, open its cdev and bind it to an iommufd */
+static int edu_open(struct edu *edu)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	int ret;
+
+	memset(edu, 0, sizeof(*edu));
+	edu->cdev = -1;
+	edu->iommufd = -1;
+	ret = edu_find(edu->bdf, sizeof(edu->bdf));
+	if (ret)
+		return ret;
+	ret = edu_bind_vfio_pci(edu->bdf);
+	if (ret)
+		return ret;
+	edu->cdev = edu_open_cdev(edu->bdf);
+	if (edu->cdev < 0)
+		return edu->cdev;
+	edu->iommufd = open("/dev/iommu", O_RDWR);
+	if (edu->iommufd < 0) {
+		note("open /dev/iommu: %s", strerror(errno));
+		return -errno;
+	}
+	bind.iommufd = edu->iommufd;
+	if (ioctl(edu->cdev, VFIO_DEVICE_BIND_IOMMUFD, &bind)) {
+		note("VFIO_DEVICE_BIND_IOMMUFD: %s", strerror(errno));
+		return -errno;
+	}
+	edu->dev_id = bind.out_devid;
+	return 0;
+}
+
+/*
+ * After the device is attached: memory decoding and bus mastering on, BAR0
+ * mapped, and the device answers with its ID.
+ */
+static int edu_enable(struct edu *edu)
+{
+	struct vfio_region_info cfg = {
+		.argsz = sizeof(cfg),
+		.index = VFIO_PCI_CONFIG_REGION_INDEX,
+	};
+	struct vfio_region_info bar = {
+		.argsz = sizeof(bar),
+		.index = VFIO_PCI_BAR0_REGION_INDEX,
+	};
+	__u16 cmd;
+	__u32 id;
+	void *va;
+
+	if (ioctl(edu->cdev, VFIO_DEVICE_GET_REGION_INFO, &cfg)) {
+		note("VFIO_DEVICE_GET_REGION_INFO (config): %s", strerror(errno));
+		return -errno;
+	}
+	if (pread(edu->cdev, &cmd, sizeof(cmd), cfg.offset + PCI_CMD_OFFSET) !=
+	    sizeof(cmd)) {
+		note("read PCI_COMMAND: %s", strerror(errno));
+		return -EIO;
+	}
+	cmd |= PCI_CMD_MEMORY | PCI_CMD_MASTER;
+	if (pwrite(edu->cdev, &cmd, sizeof(cmd), cfg.offset + PCI_CMD_OFFSET) !=
+	    sizeof(cmd)) {
+		note("write PCI_COMMAND: %s", strerror(errno));
+		return -EIO;
+	}
+	if (ioctl(edu->cdev, VFIO_DEVICE_GET_REGION_INFO, &bar)) {
+		note("VFIO_DEVICE_GET_REGION_INFO (BAR0): %s", strerror(errno));
+		return -errno;
+	}
+	if (!(bar.flags & VFIO_REGION_INFO_FLAG_MMAP) || bar.size < SZ_4K) {
+		note("BAR0: flags 0x%x size 0x%llx: cannot mmap", bar.flags,
+		     (unsigned long long)bar.size);
+		return -EINVAL;
+	}
+	va = mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		  edu->cdev, bar.offset);
+	if (va == MAP_FAILED) {
+		note("mmap BAR0: %s", strerror(errno));
+		return -errno;
+	}
+	edu->bar = va;
+	edu->bar_size = bar.size;
+	id = *(volatile __u32 *)(edu->bar + EDU_ID);
+	if (id != EDU_ID_VALUE) {
+		note("edu ID register reads 0x%08x, not 0x%08x", id,
+		     EDU_ID_VALUE);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void edu_close(struct edu *edu)
+{
+	if (edu->bar)
+		munmap((void *)edu->bar, edu->bar_size);
+	/* Closing the cdev unbinds the device from the iommufd */
+	if (edu->cdev >= 0)
+		close(edu->cdev);
+	if (edu->iommufd >= 0)
+		close(edu->iommufd);
+}
+
+static void edu_write64(struct edu *edu, unsigned int reg, __u64 val)
+{
+	*(volatile __u64 *)(edu->bar + reg) = val;
+}
+
+static __u64 edu_read64(struct edu *edu, unsigned int reg)
+{
+	return *(volatile __u64 *)(edu->bar + reg);
+}
+
+static long elapsed_ms(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - start->tv_sec) * 1000 +
+	       (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+/*
+ * One edu DMA of @len bytes between bus address @iova and edu's buffer at
+ * offset @off; waits for the device to finish. 0 or -ETIMEDOUT.
+ */
+static int edu_dma(struct edu *edu, __u64 iova, unsigned int off,
+		   unsigned int len, bool to_ram)
+{
+	struct timespec start;
+
+	if (off + len > EDU_BUF_SIZE)
+		return -EINVAL;
+	__sync_synchronize();
+	if (to_ram) {
+		edu_write64(edu, EDU_DMA_SRC, EDU_BUF + off);
+		edu_write64(edu, EDU_DMA_DST, iova);
+	} else {
+		edu_write64(edu, EDU_DMA_SRC, iova);
+		edu_write64(edu, EDU_DMA_DST, EDU_BUF + off);
+	}
+	edu_write64(edu, EDU_DMA_CNT, len);
+	edu_write64(edu, EDU_DMA_CMD, EDU_DMA_RUN | (to_ram ? EDU_DMA_TO_RAM : 0));
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (edu_read64(edu, EDU_DMA_CMD) & EDU_DMA_RUN) {
+		if (elapsed_ms(&start) > EDU_DMA_TIMEOUT_MS) {
+			note("edu DMA (%s, iova 0x%llx) still running after %d ms",
+			     to_ram ? "to RAM" : "from RAM",
+			     (unsigned long long)iova, EDU_DMA_TIMEOUT_MS);
+			return -ETIMEDOUT;
+		}
+		usleep(1000);
+	}
+	__sync_synchronize();
+	return 0;
+}
+
+/* A byte pattern that differs with the address, so misplaced data shows */
+static void fill_pattern(__u8 *p, size_t len, __u32 seed)
+{
+	__u32 x = seed | 1;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = x;
+	}
+}
+
+static int gmem_alloc(struct gmem *mem, __u64 iova, size_t size)
+{
+	mem->va = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (mem->va == MAP_FAILED) {
+		mem->va = NULL;
+		return -errno;
+	}
+	mem->expect = malloc(size);
+	if (!mem->expect)
+		return -ENOMEM;
+	mem->iova = iova;
+	mem->size = size;
+	fill_pattern(mem->va, size, 0x5eed);
+	memcpy(mem->expect, mem->va, size);
+	return 0;
+}
+
+static void gmem_free(struct gmem *mem)
+{
+	if (mem->va)
+		munmap(mem->va, mem->size);
+	free(mem->expect);
+}
+
+/* The guest memory changed as the test expects: every byte, -1 if so */
+static long gmem_first_diff(const struct gmem *mem)
+{
+	size_t i;
+
+	for (i = 0; i < mem->size; i++)
+		if (mem->va[i] != mem->expect[i])
+			return i;
+	return -1;
+}
+
+/* The test itself writes @len bytes at @off: memory and expectation */
+static void gmem_set(struct gmem *mem, size_t off, const void *src, size_t len)
+{
+	memcpy(mem->va + off, src, len);
+	memcpy(mem->expect + off, src, len);
+}
+
+static int ioas_alloc(int iommufd, __u32 *ioas_id)
+{
+	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
+
+	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &cmd)) {
+		note("IOMMU_IOAS_ALLOC: %s", strerror(errno));
+		return -errno;
+	}
+	*ioas_id = cmd.out_ioas_id;
+	return 0;
+}
+
+static int ioas_map(int iommufd, __u32 ioas_id, void *va, size_t len,
+		    __u64 iova)
+{
+	struct iommu_ioas_map cmd = {
+		.size = sizeof(cmd),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = ioas_id,
+		.user_va = (uintptr_t)va,
+		.length = len,
+		.iova = iova,
+	};
+
+	if (ioctl(iommufd, IOMMU_IOAS_MAP, &cmd)) {
+		note("IOMMU_IOAS_MAP 0x%llx+0x%zx: %s",
+		     (unsigned long long)iova, len, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int ioas_unmap(int iommufd, __u32 ioas_id, __u64 iova, size_t len)
+{
+	struct iommu_ioas_unmap cmd = {
+		.size = sizeof(cmd),
+		.ioas_id = ioas_id,
+		.iova = iova,
+		.length = len,
+	};
+
+	if (ioctl(iommufd, IOMMU_IOAS_UNMAP, &cmd)) {
+		note("IOMMU_IOAS_UNMAP 0x%llx+0x%zx: %s",
+		     (unsigned long long)iova, len, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Attach the device to an IOAS or HWPT; the HWPT it ended up on in *out */
+static int vfio_attach(struct edu *edu, __u32 pt_id, __u32 *out)
+{
+	struct vfio_device_attach_iommufd_pt cmd = {
+		.argsz = sizeof(cmd),
+		.pt_id = pt_id,
+	};
+
+	if (ioctl(edu->cdev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &cmd)) {
+		note("VFIO_DEVICE_ATTACH_IOMMUFD_PT %u: %s", pt_id,
+		     strerror(errno));
+		return -errno;
+	}
+	if (out)
+		*out = cmd.pt_id;
+	return 0;
+}
+
+static int hwpt_alloc(struct edu *edu, __u32 pt_id, __u32 flags,
+		      __u32 data_type, void *data, __u32 data_len, __u32 *out)
+{
+	struct iommu_hwpt_alloc cmd = {
+		.size = sizeof(cmd),
+		.flags = flags,
+		.dev_id = edu->dev_id,
+		.pt_id = pt_id,
+		.data_type = data_type,
+		.data_len = data_len,
+		.data_uptr = (uintptr_t)data,
+	};
+
+	if (ioctl(edu->iommufd, IOMMU_HWPT_ALLOC, &cmd))
+		return -errno;
+	*out = cmd.out_hwpt_id;
+	return 0;
+}
+
+static int viommu_alloc(struct edu *edu, __u32 hwpt_id, __u32 type, __u32 *out)
+{
+	struct iommu_viommu_alloc cmd = {
+		.size = sizeof(cmd),
+		.type = type,
+		.dev_id = edu->dev_id,
+		.hwpt_id = hwpt_id,
+	};
+
+	if (ioctl(edu->iommufd, IOMMU_VIOMMU_ALLOC, &cmd))
+		return -errno;
+	*out = cmd.out_viommu_id;
+	return 0;
+}
+
+static int vdevice_alloc(struct edu *edu, __u32 viommu_id, __u64 virt_id,
+			 __u32 *out)
+{
+	struct iommu_vdevice_alloc cmd = {
+		.size = sizeof(cmd),
+		.viommu_id = viommu_id,
+		.dev_id = edu->dev_id,
+		.virt_id = virt_id,
+	};
+
+	if (ioctl(edu->iommufd, IOMMU_VDEVICE_ALLOC, &cmd))
+		return -errno;
+	*out = cmd.out_vdevice_id;
+	return 0;
+}
+
+static int iommufd_destroy(int iommufd, __u32 id)
+{
+	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
+
+	return ioctl(iommufd, IOMMU_DESTROY, &cmd) ? -errno : 0;
+}
+
+/*
+ * Invalidate through the vIOMMU: @n 16-byte SMMUv3 commands. The number the
+ * kernel handled in *done.
+ */
+static int viommu_invalidate(struct edu *edu, __u32 viommu_id,
+			     struct e2e_viommu_arm_smmuv3_invalidate *cmds,
+			     __u32 n, __u32 *done)
+{
+	struct iommu_hwpt_invalidate cmd = {
+		.size = sizeof(cmd),
+		.hwpt_id = viommu_id,
+		.data_uptr = (uintptr_t)cmds,
+		.data_type = E2E_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
+		.entry_len = sizeof(*cmds),
+		.entry_num = n,
+	};
+	int ret;
+
+	ret = ioctl(edu->iommufd, IOMMU_HWPT_INVALIDATE, &cmd) ? -errno : 0;
+	*done = cmd.entry_num;
+	return ret;
+}
+
+/*
+ * edu_s2: the device on a plain IOAS. DMAs go through the kernel's own page
+ * table for the IOAS; a DMA outside the mapped IOVAs must go nowhere.
+ */
+FIXTURE(edu_s2) {
+	struct edu edu;
+	struct gmem mem;
+	__u32 ioas_id;
+	__u32 hwpt_id;
+};
+
+FIXTURE_SETUP(edu_s2)
+{
+	ASSERT_EQ(0, edu_open(&self->edu));
+	ASSERT_EQ(0, gmem_alloc(&self->mem, GMEM_IOVA, GMEM_SIZE));
+	ASSERT_EQ(0, ioas_alloc(self->edu.iommufd, &self->ioas_id));
+	ASSERT_EQ(0, ioas_map(self->edu.iommufd, self->ioas_id, self->mem.va,
+			      self->mem.size, self->mem.iova));
+	ASSERT_EQ(0, vfio_attach(&self->edu, self->ioas_id, &self->hwpt_id));
+	/* The kernel made a HWPT for the IOAS: a new ID, not the IOAS's */
+	ASSERT_NE(self->ioas_id, self->hwpt_id);
+	ASSERT_EQ(0, edu_enable(&self->edu));
+}
+
+FIXTURE_TEARDOWN(edu_s2)
+{
+	edu_close(&self->edu);
+	gmem_free(&self->mem);
+}
+
+/*
+ * Copy @len bytes within the guest memory through edu's buffer: RAM to edu
+ * at @src, edu to RAM at @dst (offsets in the guest memory).
+ */
+static int edu_copy(struct edu *edu, struct gmem *mem, size_t src, size_t dst,
+		    unsigned int len)
+{
+	int ret;
+
+	ret = edu_dma(edu, mem->iova + src, 0, len, false);
+	if (ret)
+		return ret;
+	ret = edu_dma(edu, mem->iova + dst, 0, len, true);
+	if (ret)
+		return ret;
+	memcpy(mem->expect + dst, mem->expect + src, len);
+	return 0;
+}
+
+static void report_diff(const struct gmem *mem, long off)
+{
+	if (off < 0)
+		return;
+	note("guest memory differs at offset 0x%lx (IOVA 0x%llx): 0x%02x, expected 0x%02x",
+	     off, (unsigned long long)(mem->iova + off), mem->va[off],
+	     mem->expect[off]);
+}
+
+#define ASSERT_GMEM(mem) do {						\
+		const struct gmem *__mem = (mem);			\
+		long __off = gmem_first_diff(__mem);			\
+									\
+		report_diff(__mem, __off);				\
+		ASSERT_EQ(-1, __off);					\
+	} while (0)
+
+/* Both directions, a full edu buffer, across page boundaries both ways */
+TEST_F(edu_s2, round_trip)
+{
+	__u8 data[EDU_BUF_SIZE];
+
+	fill_pattern(data, sizeof(data), 0xda7a);
+	gmem_set(&self->mem, 0x1800, data, sizeof(data));
+	ASSERT_EQ(0, edu_copy(&self->edu, &self->mem, 0x1800, 0x201234,
+			      EDU_BUF_SIZE));
+	ASSERT_GMEM(&self->mem);
+	ASSERT_EQ(0, memcmp(self->mem.va + 0x201234, data, sizeof(data)));
+}
+
+/* Short transfers at both ends of the mapped IOVA range */
+TEST_F(edu_s2, range_edges)
+{
+	size_t last = self->mem.size - 64;
+
+	ASSERT_EQ(0, edu_copy(&self->edu, &self->mem, 0, last, 64));
+	ASSERT_EQ(0, edu_copy(&self->edu, &self->mem, last - 4096, 0, 1));
+	ASSERT_GMEM(&self->mem);
+}
+
+/*
+ * A DMA to IOVAs the IOAS does not map (just past the guest memory, and
+ * just before it) lands nowhere in the guest memory, and the device still
+ * works afterwards.
+ */
+TEST_F(edu_s2, unmapped_iova)
+{
+	__u8 data[256];
+
+	fill_pattern(data, sizeof(data), 0xbad);
+	gmem_set(&self->mem, 0x3000, data, sizeof(data));
+	ASSERT_EQ(0, edu_dma(&self->edu, self->mem.iova + 0x3000, 0,
+			     sizeof(data), false));
+	ASSERT_EQ(0, edu_dma(&self->edu, self->mem.iova + self->mem.size, 0,
+			     sizeof(data), true));
+	ASSERT_EQ(0, edu_dma(&self->edu, self->mem.iova - SZ_4K, 0,
+			     sizeof(data), true));
+	ASSERT_GMEM(&self->mem);
+	ASSERT_EQ(0, edu_copy(&self->edu, &self->mem, 0x3000, 0x5000,
+			      sizeof(data)));
+	ASSERT_GMEM(&self->mem);
+}
+
+/*
+ * IOAS_UNMAP takes effect for the device at once: a page it reached a
+ * moment ago (its translation cached by the SMMU) is out of its reach.
+ */
+TEST_F(edu_s2, unmap_revokes)
+{
+	__u8 first[128], second[128];
+	__u8 *page;
+
+	page = mmap(NULL, SZ_4K, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	ASSERT_NE(MAP_FAILED, page);
+	memset(page, 0xee, SZ_4K);
+	ASSERT_EQ(0, ioas_map(self->edu.iommufd, self->ioas_id, page, SZ_4K,
+			      LONE_IOVA));
+
+	fill_pattern(first, sizeof(first), 1);
+	fill_pattern(second, sizeof(second), 2);
+	gmem_set(&self->mem, 0x7000, first, sizeof(first));
+	gmem_set(&self->mem, 0x8000, second, sizeof(second));
+	ASSERT_EQ(0, edu_dma(&self->edu, self->mem.iova + 0x7000, 0,
+			     sizeof(first), false));
+	ASSERT_EQ(0, edu_dma(&self->edu, LONE_IOVA + 0x80, 0, sizeof(first),
+			     true));
+	ASSERT_EQ(0, memcmp(page + 0x80, first, sizeof(first)));
+
+	ASSERT_EQ(0, ioas_unmap(self->edu.iommufd, self->ioas_id, LONE_IOVA,
+				SZ_4K));
+	ASSERT_EQ(0, edu_dma(&self->edu, self->mem.iova + 0x8000, 0,
+			     sizeof(second), false));
+	ASSERT_EQ(0, edu_dma(&self->edu, LONE_IOVA + 0x80, 0, sizeof(second),
+			     true));
+	ASSERT_EQ(0, memcmp(page + 0x80, first, sizeof(first)));
+	ASSERT_GMEM(&self->mem);
+	munmap(page, SZ_4K);
+}
+
+/*
+ * iort: the IORT the kernel runs with. Read through sysfs, which shows the
+ * table the ACPI core installed (after any initrd upgrade), the one the IORT
+ * code reads the CANWBS flag from.
+ */
+FIXTURE(iort) {
+	__u8 *table;
+	size_t len;
+};
+
+FIXTURE_VARIANT(iort) {
+	bool canwbs;
+};
+
+/* QEMU's own table: CANWBS clear, no upgrade in the initrd */
+FIXTURE_VARIANT_ADD(iort, qemu) {
+	.canwbs = false,
+};
+
+/* The CANWBS boot: harness/iort-canwbs.sh's table, from the initrd */
+FIXTURE_VARIANT_ADD(iort, canwbs) {
+	.canwbs = true,
+};
+
+static int read_file(const char *path, __u8 **buf, size_t *len)
+{
+	size_t cap = 0, n = 0;
+	ssize_t r;
+	int fd;
+
+	*buf = NULL;
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	do {
+		if (n == cap) {
+			__u8 *p = realloc(*buf, cap += 4096);
+
+			if (!p) {
+				close(fd);
+				return -ENOMEM;
+			}
+			*buf = p;
+		}
+		r = read(fd, *buf + n, cap - n);
+		if (r > 0)
+			n += r;
+	} while (r > 0);
+	close(fd);
+	*len = n;
+	return r < 0 ? -errno : 0;
+}
+
+static __u32 get_le32(const __u8 *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (__u32)p[3] << 24;
+}
+
+FIXTURE_SETUP(iort)
+{
+	__u8 sum = 0;
+	size_t i;
+
+	ASSERT_EQ(0, read_file(IORT_PATH, &self->table, &self->len))
+		TH_LOG("cannot read %s: no ACPI boot?", IORT_PATH);
+	ASSERT_LE(48, self->len);
+	ASSERT_EQ(0, memcmp(self->table, "IORT", 4));
+	ASSERT_EQ(self->len, get_le32(self->table + ACPI_HDR_LEN));
+	for (i = 0; i < self->len; i++)
+		sum += self->table[i];
+	ASSERT_EQ(0, sum);
+}
+
+FIXTURE_TEARDOWN(iort)
+{
+	free(self->table);
+}
+
+/*
+ * Every PCI root complex node has CANWBS as the variant says, and the table
+ * is QEMU's or, in the CANWBS boot, exactly the one from the initrd.
+ */
+TEST_F(iort, memory_flags)
+{
+	__u32 count = get_le32(self->table + IORT_NODE_COUNT);
+	size_t off = get_le32(self->table + IORT_NODE_OFFSET);
+	__u32 oem_rev = get_le32(self->table + ACPI_HDR_OEM_REV);
+	unsigned int rc = 0, canwbs = 0, i;
+	struct stat st;
+	__u8 *upgrade;
+	size_t len;
+
+	for (i = 0; i < count; i++) {
+		__u16 node_len;
+
+		ASSERT_LE(off + 16, self->len);
+		node_len = self->table[off + 1] | self->table[off + 2] << 8;
+		ASSERT_LE(16, node_len);
+		ASSERT_LE(off + node_len, self->len);
+		if (self->table[off] == IORT_NODE_TYPE_RC) {
+			ASSERT_LE(IORT_RC_MEMORY_FLAGS + 1, node_len);
+			rc++;
+			if (self->table[off + IORT_RC_MEMORY_FLAGS] &
+			    IORT_MF_CANWBS)
+				canwbs++;
+		}
+		off += node_len;
+	}
+	note("IORT: %zu bytes, OEM revision %u, %u root complex node(s), %u with CANWBS",
+	     self->len, oem_rev, rc, canwbs);
+	ASSERT_LE(1, rc);
+
+	if (!variant->canwbs) {
+		ASSERT_EQ(0, canwbs);
+		ASSERT_NE(0, stat(IORT_UPGRADE_PATH, &st))
+			TH_LOG("%s is in the initrd of the QEMU-table boot",
+			       IORT_UPGRADE_PATH);
+		return;
+	}
+	ASSERT_EQ(rc, canwbs);
+	/* QEMU's tables carry OEM revision 1; an upgrade must be above it */
+	ASSERT_LT(1, oem_rev);
+	ASSERT_EQ(0, read_file(IORT_UPGRADE_PATH, &upgrade, &len))
+		TH_LOG("no %s in the initrd", IORT_UPGRADE_PATH);
+	ASSERT_EQ(self->len, len);
+	ASSERT_EQ(0, memcmp(self->table, upgrade, len))
+		TH_LOG("the kernel runs with an IORT other than the initrd's");
+	free(upgrade);
+}
+
+/*
+ * The SMMUv3 nesting cases. Not in the plan until the kernel has SMMUv3
+ * nesting (see the top of the file).
+ */
+
+/* IOMMU_GET_HW_INFO reports the SMMU's registers, as mainline does */
+FIXTURE(smmu_hw_info) {
+	struct edu edu;
+};
+
+FIXTURE_SETUP(smmu_hw_info)
+{
+	ASSERT_EQ(0, edu_open(&self->edu));
+}
+
+FIXTURE_TEARDOWN(smmu_hw_info)
+{
+	edu_close(&self->edu);
+}
+
+TEST_F(smmu_hw_info, arm_smmuv3)
+{
+	struct e2e_hw_info_arm_smmuv3 info;
+	struct iommu_hw_info cmd = {
+		.size = sizeof(cmd),
+		.dev_id = self->edu.dev_id,
+		.data_len = sizeof(info),
+		.data_uptr = (uintptr_t)&info,
+	};
+
+	memset(&info, 0xa5, sizeof(info));
+	ASSERT_EQ(0, ioctl(self->edu.iommufd, IOMMU_GET_HW_INFO, &cmd));
+	ASSERT_EQ(E2E_HW_INFO_TYPE_ARM_SMMUV3, cmd.out_data_type);
+	ASSERT_EQ(sizeof(info), cmd.data_len);
+	ASSERT_EQ(0, info.__reserved);
+	/* IDR0: S2P (bit 0), S1P (bit 1), TTF AArch64 (bits 3:2 = 2 or 3) */
+	ASSERT_EQ(0x3, info.idr[0] & 0x3);
+	ASSERT_EQ(0x2, (info.idr[0] >> 2) & 0x2);
+	/* IDR5: GRAN4K (bit 4), which the guest stage 1 here uses */
+	ASSERT_NE(0, info.idr[5] & (1 << 4));
+}
+
+/* Plain SMMUv3 has no CMDQV info: asking for that type is refused */
+TEST_F(smmu_hw_info, cmdqv_type_refused)
+{
+	__u8 buf[64];
+	struct iommu_hw_info cmd = {
+		.size = sizeof(cmd),
+		.flags = IOMMU_HW_INFO_FLAG_INPUT_TYPE,
+		.dev_id = self->edu.dev_id,
+		.data_len = sizeof(buf),
+		.data_uptr = (uintptr_t)buf,
+		.in_data_type = E2E_HW_INFO_TYPE_TEGRA241_CMDQV,
+	};
+
+	ASSERT_EQ(-1, ioctl(self->edu.iommufd, IOMMU_GET_HW_INFO, &cmd));
+	ASSERT_EQ(EOPNOTSUPP, errno);
+}
+
+/*
+ * A vSMMU needs the root complex to guarantee coherent, write-back
+ * cacheable DMA (IORT CANWBS) when the SMMU cannot force it (no S2FWB, as
+ * on QEMU): refused without it, allowed with it.
+ */
+FIXTURE(smmu_viommu) {
+	struct edu edu;
+	struct gmem mem;
+	__u32 ioas_id;
+	__u32 s2_id;
+};
+
+FIXTURE_VARIANT(smmu_viommu) {
+	bool canwbs;
+};
+
+FIXTURE_VARIANT_ADD(smmu_viommu, qemu) {
+	.canwbs = false,
+};
+
+FIXTURE_VARIANT_ADD(smmu_viommu, canwbs) {
+	.canwbs = true,
+};
+
+FIXTURE_SETUP(smmu_viommu)
+{
+	ASSERT_EQ(0, edu_open(&self->edu));
+	ASSERT_EQ(0, gmem_alloc(&self->mem, GMEM_IOVA, GMEM_SIZE));
+	ASSERT_EQ(0, ioas_alloc(self->edu.iommufd, &self->ioas_id));
+	ASSERT_EQ(0, ioas_map(self->edu.iommufd, self->ioas_id, self->mem.va,
+			      self->mem.size, self->mem.iova));
+	ASSERT_EQ(0, hwpt_alloc(&self->edu, self->ioas_id,
+				IOMMU_HWPT_ALLOC_NEST_PARENT,
+				IOMMU_HWPT_DATA_NONE, NULL, 0, &self->s2_id));
+	ASSERT_EQ(0, vfio_attach(&self->edu, self->s2_id, NULL));
+}
+
+FIXTURE_TEARDOWN(smmu_viommu)
+{
+	edu_close(&self->edu);
+	gmem_free(&self->mem);
+}
+
+TEST_F(smmu_viommu, alloc)
+{
+	__u32 viommu_id;
+	int ret;
+
+	ret = viommu_alloc(&self->edu, self->s2_id, E2E_VIOMMU_TYPE_ARM_SMMUV3,
+			   &viommu_id);
+	if (!variant->canwbs) {
+		ASSERT_EQ(-EOPNOTSUPP, ret);
+		return;
+	}
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, iommufd_destroy(self->edu.iommufd, viommu_id));
+}
+
+/*
+ * smmu_nested: the guest's stage 1 nested on the IOAS. Guest memory layout
+ * (offsets; the guest physical address is GMEM_IOVA + offset):
+ */
+#define G_CD		0x0000		/* CD table: one CD */
+#define G_L1		0x1000		/* stage-1 tables, first set */
+#define G_L2		0x2000
+#define G_L3		0x3000
+#define G_L1_ALT	0x4000		/* second set, for a CD change */
+#define G_L2_ALT	0x5000
+#define G_L3_ALT	0x6000
+#define G_SRC		0x100000	/* data pages */
+#define G_PAGE_A	0x101000
+#define G_PAGE_B	0x102000
+#define G_PAGE_C	0x103000
+#define G_BYPASS	0x200000
+
+/* Stage-1 IOVAs: one L1, L2 and L3 entry path, none of them an IPA here */
+#define S1_SRC		0x0a345000UL
+#define S1_DST		0x0a346000UL
+#define S1_HOLE		0x0a347000UL	/* no stage-1 mapping */
+
+#define ASID		0x17
+#define ASID_ALT	0x29
+
+FIXTURE(smmu_nested) {
+	struct edu edu;
+	struct gmem mem;
+	__u32 ioas_id;
+	__u32 s2_id;
+	__u32 viommu_id;
+	__u32 vdev_id;
+};
+
+static __u64 gpa(const struct gmem *mem, size_t off)
+{
+	return mem->iova + off;
+}
+
+static void put_u64(struct gmem *mem, size_t off, __u64 val)
+{
+	__u64 le = htole64(val);
+
+	gmem_set(mem, off, &le, sizeof(le));
+}
+
+/* Map one 4 KiB stage-1 page @iova -> guest physical @pa in table set @l1 */
+static void s1_map(struct gmem *mem, size_t l1, size_t l2, size_t l3,
+		   __u64 iova, __u64 pa)
+{
+	put_u64(mem, l1 + ((iova >> 30) & 0x1ff) * 8,
+		(gpa(mem, l2) & PTE_ADDR_MASK) | PTE_TABLE);
+	put_u64(mem, l2 + ((iova >> 21) & 0x1ff) * 8,
+		(gpa(mem, l3) & PTE_ADDR_MASK) | PTE_TABLE);
+	put_u64(mem, l3 + ((iova >> 12) & 0x1ff) * 8,
+		(pa & PTE_ADDR_MASK) | PTE_PAGE | PTE_ATTRIDX(0) |
+		PTE_AP_UNPRIV | PTE_SH_ISH | PTE_AF | PTE_NG);
+}
+
+static void s1_write_cd(struct gmem *mem, __u16 asid, size_t l1)
+{
+	__u64 cd[CD_SIZE / 8] = {};
+	unsigned int i;
+
+	cd[0] = CD0_T0SZ(S1_T0SZ) | CD0_TG0_4K | CD0_IRGN0_WBWA |
+		CD0_ORGN0_WBWA | CD0_SH0_ISH | CD0_EPD1 | CD0_V |
+		CD0_IPS_40BIT | CD0_AA64 | CD0_R | CD0_A | CD0_ASET |
+		CD0_ASID(asid);
+	cd[1] = gpa(mem, l1) & CD1_TTB0_MASK;
+	cd[3] = S1_MAIR;	/* MAIR; AMAIR (cd[4]) 0 */
+	for (i = 0; i < CD_SIZE / 8; i++)
+		put_u64(mem, G_CD + i * 8, cd[i]);
+}
+
+FIXTURE_SETUP(smmu_nested)
+{
+	__u8 src[SZ_4K];
+	size_t off;
+
+	ASSERT_EQ(0, edu_open(&self->edu));
+	ASSERT_EQ(0, gmem_alloc(&self->mem, GMEM_IOVA, GMEM_SIZE));
+	/* The CD and stage-1 tables start empty: invalid entries everywhere */
+	memset(src, 0, sizeof(src));
+	for (off = G_CD; off <= G_L3_ALT; off += SZ_4K)
+		gmem_set(&self->mem, off, src, sizeof(src));
+	fill_pattern(src, sizeof(src), 0x5c);
+	gmem_set(&self->mem, G_SRC, src, sizeof(src));
+	s1_map(&self->mem, G_L1, G_L2, G_L3, S1_SRC, gpa(&self->mem, G_SRC));
+	s1_map(&self->mem, G_L1, G_L2, G_L3, S1_DST, gpa(&self->mem, G_PAGE_A));
+	s1_write_cd(&self->mem, ASID, G_L1);
+
+	ASSERT_EQ(0, ioas_alloc(self->edu.iommufd, &self->ioas_id));
+	ASSERT_EQ(0, ioas_map(self->edu.iommufd, self->ioas_id, self->mem.va,
+			      self->mem.size, self->mem.iova));
+	ASSERT_EQ(0, hwpt_alloc(&self->edu, self->ioas_id,
+				IOMMU_HWPT_ALLOC_NEST_PARENT,
+				IOMMU_HWPT_DATA_NONE, NULL, 0, &self->s2_id));
+	ASSERT_EQ(0, vfio_attach(&self->edu, self->s2_id, NULL));
+	ASSERT_EQ(0, viommu_alloc(&self->edu, self->s2_id,
+				  E2E_VIOMMU_TYPE_ARM_SMMUV3, &self->viommu_id));
+	ASSERT_EQ(0, vdevice_alloc(&self->edu, self->viommu_id, VSID,
+				   &self->vdev_id));
+	ASSERT_EQ(0, edu_enable(&self->edu));
+}
+
+FIXTURE_TEARDOWN(smmu_nested)
+{
+	edu_close(&self->edu);
+	gmem_free(&self->mem);
+}
+
+/* Allocate a nested HWPT for @ste on the vIOMMU and attach the device */
+static int nested_attach(struct edu *edu, __u32 viommu_id, __u64 ste0,
+			 __u64 ste1, __u32 *hwpt_id)
+{
+	struct e2e_hwpt_arm_smmuv3 vste = {
+		.ste = { htole64(ste0), htole64(ste1) },
+	};
+	int ret;
+
+	ret = hwpt_alloc(edu, viommu_id, 0, E2E_HWPT_DATA_ARM_SMMUV3, &vste,
+			 sizeof(vste), hwpt_id);
+	if (ret) {
+		note("IOMMU_HWPT_ALLOC (vSTE 0x%016llx 0x%016llx): %s",
+		     (unsigned long long)ste0, (unsigned long long)ste1,
+		     strerror(-ret));
+		return ret;
+	}
+	return vfio_attach(edu, *hwpt_id, NULL);
+}
+
+static __u64 vste_s1(const struct gmem *mem)
+{
+	return STE0_V | STE0_CFG_S1_TRANS << STE0_CFG_SHIFT |
+	       STE0_S1FMT_LINEAR | (gpa(mem, G_CD) & STE0_S1CTXPTR_MASK);
+}
+
+#define VSTE1_S1 (STE1_S1CIR_WBRA | STE1_S1COR_WBRA | STE1_S1CSH_ISH)
+
+/* Stage-1 DMA of the source page's first @len bytes to @iova (page @dst) */
+static int nested_copy(struct edu *edu, struct gmem *mem, __u64 iova,
+		       size_t dst, unsigned int len)
+{
+	int ret;
+
+	ret = edu_dma(edu, S1_SRC, 0, len, false);
+	if (ret)
+		return ret;
+	ret = edu_dma(edu, iova, 0, len, true);
+	if (ret)
+		return ret;
+	if (dst != (size_t)-1)
+		memcpy(mem->expect + dst, mem->expect + G_SRC, len);
+	return 0;
+}
+
+static struct e2e_viommu_arm_smmuv3_invalidate inv_cmd(__u64 w0, __u64 w1)
+{
+	struct e2e_viommu_arm_smmuv3_invalidate cmd = {
+		.cmd = { htole64(w0), htole64(w1) },
+	};
+
+	return cmd;
+}
+
+/* The DMA to a stage-1 IOVA lands in the page the two stages select */
+TEST_F(smmu_nested, s1_translate)
+{
+	__u32 hwpt_id;
+
+	ASSERT_EQ(0, nested_attach(&self->edu, self->viommu_id,
+				   vste_s1(&self->mem), VSTE1_S1, &hwpt_id));
+	ASSERT_EQ(0, nested_copy(&self->edu, &self->mem, S1_DST + 0x100,
+				 G_PAGE_A + 0x100, 512));
+	ASSERT_GMEM(&self->mem);
+}
+
+/*
+ * The guest moves a stage-1 page and invalidates the IOVA (TLBI_NH_VA) or
+ * the whole ASID (TLBI_NH_ASID): the next DMA lands in the new page.
+ */
+static void remap_and_check(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(smmu_nested) *self, bool by_va)
+{
+	struct e2e_viommu_arm_smmuv3_invalidate cmd;
+	__u32 hwpt_id, done;
+
+	ASSERT_EQ(0, nested_attach(&self->edu, self->viommu_id,
+				   vste_s1(&self->mem), VSTE1_S1, &hwpt_id));
+	ASSERT_EQ(0, nested_copy(&self->edu, &self->mem, S1_DST, G_PAGE_A,
+				 256));
+	ASSERT_GMEM(&self->mem);
+
+	s1_map(&self->mem, G_L1, G_L2, G_L3, S1_DST,
+	       gpa(&self->mem, G_PAGE_B));
+	if (by_va)
+		cmd = inv_cmd(CMD_TLBI_NH_VA | CMD0_ASID(ASID),
+			      (S1_DST & CMD1_VA_MASK) | CMD1_LEAF);
+	else
+		cmd = inv_cmd(CMD_TLBI_NH_ASID | CMD0_ASID(ASID), 0);
+	ASSERT_EQ(0, viommu_invalidate(&self->edu, self->viommu_id, &cmd, 1,
+				       &done));
+	ASSERT_EQ(1, done);
+
+	/* New data, so a DMA to the old page would show */
+	fill_pattern(self->mem.va + G_SRC, 256, 0x77);
+	memcpy(self->mem.expect + G_SRC, self->mem.va + G_SRC, 256);
+	ASSERT_EQ(0, nested_copy(&self->edu, &self->mem, S1_DST, G_PAGE_B,
+				 256));
+	ASSERT_GMEM(&self->mem);
+}
+
+TEST_F(smmu_nested, invalidate_va)
+{
+	remap_and_check(_metadata, self, true);
+}
+
+TEST_F(smmu_nested, invalidate_asid)
+{
+	remap_and_check(_metadata, self, false);
+}
+
+/*
+ * The guest rewrites its CD (new ASID, new tables) and invalidates it
+ * (CFGI_CD by vSID) and the old ASID: DMAs follow the new tables.
+ */
+TEST_F(smmu_nested, cd_change)
+{
+	struct e2e_viommu_arm_smmuv3_invalidate cmds[2];
+	__u32 hwpt_id, done;
+
+	ASSERT_EQ(0, nested_attach(&self->edu, self->viommu_id,
+				   vste_s1(&self->mem), VSTE1_S1, &hwpt_id));
+	ASSERT_EQ(0, nested_copy(&self->edu, &self->mem, S1_DST, G_PAGE_A,
+				 128));
+
+	s1_map(&self->mem, G_L1_ALT, G_L2_ALT, G_L3_ALT, S1_SRC,
+	       gpa(&self->mem, G_SRC));
+	s1_map(&self->mem, G_L1_ALT, G_L2_ALT, G_L3_ALT, S1_DST,
+	       gpa(&self->mem, G_PAGE_C));
+	s1_write_cd(&self->mem, ASID_ALT, G_L1_ALT);
+	cmds[0] = inv_cmd(CMD_CFGI_CD | CMD0_SID(VSID), CMD1_LEAF);
+	cmds[1] = inv_cmd(CMD_TLBI_NH_ASID | CMD0_ASID(ASID), 0);
+	ASSERT_EQ(0, viommu_invalidate(&self->edu, self->viommu_id, cmds, 2,
+				       &done));
+	ASSERT_EQ(2, done);
+
+	fill_pattern(self->mem.va + G_SRC, 128, 0x99);
+	memcpy(self->mem.expect + G_SRC, self->mem.va + G_SRC, 128);
+	ASSERT_EQ(0, nested_copy(&self->edu, &self->mem, S1_DST, G_PAGE_C,
+				 128));
+	ASSERT_GMEM(&self->mem);
+}
+
+/* A stage-1 IOVA with no mapping: the DMA lands nowhere */
+TEST_F(smmu_nested, s1_unmapped)
+{
+	__u32 hwpt_id;
+
+	ASSERT_EQ(0, nested_attach(&self->edu, self->viommu_id,
+				   vste_s1(&self->mem), VSTE1_S1, &hwpt_id));
+	ASSERT_EQ(0, nested_copy(&self->edu, &self->mem, S1_HOLE, -1, 256));
+	/* An IPA used as a stage-1 IOVA: stage 1 is not skipped */
+	ASSERT_EQ(0, nested_copy(&self->edu, &self->mem,
+				 gpa(&self->mem, G_PAGE_A), -1, 256));
+	ASSERT_GMEM(&self->mem);
+	/* and the device still translates */
+	ASSERT_EQ(0, nested_copy(&self->edu, &self->mem, S1_DST, G_PAGE_A,
+				 256));
+	ASSERT_GMEM(&self->mem);
+}
+
+/* A vSTE with Config abort: nothing gets through */
+TEST_F(smmu_nested, abort_ste)
+{
+	__u32 hwpt_id;
+
+	ASSERT_EQ(0, nested_attach(&self->edu, self->viommu_id,
+				   STE0_V | STE0_CFG_ABORT << STE0_CFG_SHIFT, 0,
+				   &hwpt_id));
+	ASSERT_EQ(0, edu_dma(&self->edu, gpa(&self->mem, G_BYPASS), 0, 256,
+			     true));
+	ASSERT_EQ(0, edu_dma(&self->edu, S1_DST, 0, 256, true));
+	ASSERT_GMEM(&self->mem);
+}
+
+/* A vSTE with Config bypass: only the stage 2 (the IOAS) translates */
+TEST_F(smmu_nested, bypass_ste)
+{
+	__u32 hwpt_id;
+
+	ASSERT_EQ(0, nested_attach(&self->edu, self->viommu_id,
+				   STE0_V | STE0_CFG_BYPASS << STE0_CFG_SHIFT, 0,
+				   &hwpt_id));
+	ASSERT_EQ(0, edu_dma(&self->edu, gpa(&self->mem, G_SRC), 0, 512,
+			     false));
+	ASSERT_EQ(0, edu_dma(&self->edu, gpa(&self->mem, G_BYPASS), 0, 512,
+			     true));
+	memcpy(self->mem.expect + G_BYPASS, self->mem.expect + G_SRC, 512);
+	ASSERT_GMEM(&self->mem);
+}
+
+/*
+ * A command the vIOMMU does not pass on (CFGI_ALL) fails the call with EIO;
+ * entry_num comes back as the index of the refused command.
+ */
+TEST_F(smmu_nested, invalidate_refuses_cfgi_all)
+{
+	struct e2e_viommu_arm_smmuv3_invalidate cmds[2];
+	__u32 done;
+
+	cmds[0] = inv_cmd(CMD_TLBI_NH_ASID | CMD0_ASID(ASID), 0);
+	cmds[1] = inv_cmd(CMD_CFGI_ALL, 31);
+	ASSERT_EQ(-EIO, viommu_invalidate(&self->edu, self->viommu_id, cmds, 2,
+					  &done));
+	ASSERT_EQ(1, done);
+}
+
+TEST_HARNESS_MAIN
