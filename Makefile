@@ -4,6 +4,7 @@
 #   make deps        install build and test tools (root; Debian 12)
 #   make             build the arm64 test kernel and the test programs
 #   make check       build, boot under QEMU with an emulated SMMUv3, run every test
+#                    (two boots: QEMU's IORT, then one upgraded with CANWBS)
 #   make bench       build, boot and print the figures of tests/bench
 #   make tree        (re)create build/linux from the base + patches/ (FORCE=1 to discard work)
 #   make export      write build/linux's commits after 'base' back to patches/
@@ -12,6 +13,7 @@
 #
 # Narrowing a run:  make check TESTS=kunit KUNIT_GLOB='arm-smmu-v3*'
 #                   make check TESTS=iommufd KSFT_ARGS='-f iommufd_ioas'
+#                   make run TESTS='smmu_nested canwbs'   (TESTS=canwbs: the second boot)
 
 SHELL := /bin/bash
 export CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cmdqv-lts
@@ -21,8 +23,9 @@ KOUT    := $(BUILD)/obj-test
 IMAGE   := $(KOUT)/arch/arm64/boot/Image
 TESTBIN := $(BUILD)/tests
 
-# Every test program the full run executes, in order.
-TESTS ?= kunit iommufd iommufd_fail_nth
+# What the full run executes, in order: KUnit and test programs in the first
+# boot; "canwbs" adds the second boot (IORT with CANWBS; ACPI boots only).
+TESTS ?= kunit iommufd iommufd_fail_nth smmu_nested $(if $(filter dt,$(BOOT)),,canwbs)
 export KUNIT_GLOB KSFT_ARGS BOOT TIMEOUT
 
 .PHONY: all deps tree export kernel selftests check run bench lint sparse clean

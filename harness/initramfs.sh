@@ -2,12 +2,17 @@
 # Assemble the guest initramfs: Debian's arm64 busybox-static, harness/init,
 # the test binaries and the plan (one test program per line).
 #
-#   initramfs.sh OUT.cpio.gz TESTDIR PLAN
+#   initramfs.sh OUT.cpio.gz TESTDIR PLAN [TABLE.aml…]
+#
+# ACPI tables given after the plan upgrade the firmware's (the kernel's
+# CONFIG_ACPI_TABLE_UPGRADE): they go as kernel/firmware/acpi/NAME.aml in an
+# uncompressed cpio that comes first, before the compressed one.
 . "$(dirname "$0")/lib.sh"
 
 OUT=${1:?usage: initramfs.sh OUT TESTDIR PLAN}
 TESTDIR=${2:?usage: initramfs.sh OUT TESTDIR PLAN}
 PLAN=${3:?usage: initramfs.sh OUT TESTDIR PLAN}
+shift 3
 
 # Any current bookworm build will do: busybox runs the tests, it is not tested.
 BUSYBOX_PKG=busybox-static
@@ -40,5 +45,16 @@ if [ -n "$(ls -A "$TESTDIR" 2>/dev/null)" ]; then
 	cp -a "$TESTDIR"/. "$root/tests/"
 fi
 mkdir -p "$(dirname "$OUT")"
-(cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -1) >"$OUT.tmp"
+: >"$OUT.tmp"
+if [ $# -gt 0 ]; then
+	early=$(mktemp -d)
+	trap 'rm -rf "$root" "$early"' EXIT
+	mkdir -p "$early/kernel/firmware/acpi"
+	for t in "$@"; do
+		[ -f "$t" ] || die "no ACPI table at $t"
+		install -m 644 "$t" "$early/kernel/firmware/acpi/$(basename "$t")"
+	done
+	(cd "$early" && find kernel | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) >>"$OUT.tmp"
+fi
+(cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -1) >>"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"

@@ -1,17 +1,20 @@
-# Reads a guest console log written by harness/init and judges it.
+# Reads the guest console logs written by harness/init and judges them.
 #
 # Counts every leaf test case in the framed (K)TAP sections: a result line
 # ("ok N name", "not ok N name") whose test had no subtests of its own. A
 # "# SKIP" result is a skip; a plan ("1..N") that got fewer results than it
 # announced counts the missing ones as failures. Kernel reports anywhere in
-# the log (KASAN, UBSAN, lockdep, WARN, BUG, oops, panic, kmemleak) each count
+# a log (KASAN, UBSAN, lockdep, WARN, BUG, oops, panic, kmemleak) each count
 # as one failure, and so does a guest that never reached the end of its plan.
 #
+# One log per boot, in the order given; the counts add up over all of them.
 # Prints the failures and skips by name, then exactly "N passed, N failed".
-# Exit status: 0 only when nothing failed and the log is complete.
+# Exit status: 0 only when nothing failed and every log is complete.
 #
 # Variables: expect="kunit kselftest:iommufd …" lists the sections the plan
-# asked for; a section that is missing is a failure.
+# asked for, a boot's list after another's separated by ";"; a section that
+# is missing is a failure. labels=";canwbs" names the boots (none for the
+# first here): a boot's sections, verdicts and reports carry "label/".
 
 function strip(s) {
 	sub(/\r$/, "", s)
@@ -93,10 +96,55 @@ function result_line(s, d, ok,    name, directive, i) {
 	}
 }
 
-BEGIN {
-	nwant = split(expect, want, " ")
+# The verdicts on one boot's log, once it has been read.
+function end_boot(    i, n, want) {
+	# A section cut off by a crash or hang: what its plans announced and
+	# never came counts as failed, as for a section that ended early.
+	if (section != "")
+		for (i = 15; i >= 0; i--)
+			close_plan(i, section)
 	section = ""
+	n = split(boot_expect[boot], want, " ")
+	for (i = 1; i <= n; i++)
+		if (!((prefix want[i]) in seen))
+			fail(prefix want[i] ": never ran")
+	if (no_boot != "")
+		fail(prefix "guest: never booted: " no_boot)
+	else if (boot_timeout != "")
+		fail(prefix "guest: the kernel did not reach /init within " boot_timeout " s (boot failure)")
+	else if (run_timeout != "")
+		fail(prefix "guest: still running after " run_timeout " s (hang)")
+	else if (!done)
+		fail(prefix "guest: did not reach the end of its plan (crash, hang or timeout)")
+	if (qemu_exit != "")
+		fail(prefix "qemu: exited with status " qemu_exit)
+	if (!done)
+		incomplete = 1
+	if (init_seen != "" && done)
+		timing[boot] = prefix "boot-to-init " init_seen " s, poweroff at " done_at " s (guest clock)"
+	else if (init_seen != "")
+		timing[boot] = prefix "boot-to-init " init_seen " s (guest clock)"
+}
+
+function start_boot() {
+	boot++
+	prefix = boot_label[boot] != "" ? boot_label[boot] "/" : ""
+	section = ""
+	init_seen = done_at = boot_timeout = run_timeout = qemu_exit = no_boot = ""
+	done = 0
+}
+
+BEGIN {
+	nboots = split(expect, boot_expect, ";")
+	split(labels, boot_label, ";")
+	boot = 0
 	passed = failed = nfail = skipped = reports = 0
+}
+
+FNR == 1 {
+	if (boot > 0)
+		end_boot()
+	start_boot()
 }
 
 {
@@ -109,10 +157,12 @@ line ~ /^@@@ cmdqv-init / {
 }
 
 line ~ /^@@@ cmdqv-begin / {
-	section = $3
+	base = $3
+	section = prefix base
 	sec_start = $4
 	seen[section] = 1
 	order[++nsections] = section
+	quiet[section] = (base == "dmesg" || base == "kmemleak")
 	reset_section()
 	failed_before = failed
 	next
@@ -124,7 +174,7 @@ line ~ /^@@@ cmdqv-end / {
 	sub(/^rc=/, "", rc)
 	if ($5 != "" && sec_start != "")
 		sec_time[section] = $5 - sec_start
-	if (section ~ /^kselftest:/ && rc != 0 && failed == failed_before)
+	if (base ~ /^kselftest:/ && rc != 0 && failed == failed_before)
 		fail(section ": exited with status " rc " and no failing case")
 	section = ""
 	next
@@ -145,25 +195,31 @@ line ~ /^@@@ cmdqv-qemu-exit / {
 	next
 }
 
+line ~ /^@@@ cmdqv-no-boot / {
+	no_boot = line
+	sub(/^@@@ cmdqv-no-boot /, "", no_boot)
+	next
+}
+
 line ~ /^@@@ cmdqv-done / {
 	done = 1
 	done_at = $3
 	next
 }
 
-# Kernel reports: anywhere, once each (the console and the dmesg dump repeat
-# each other).
+# Kernel reports: anywhere, once each per boot (the console and the dmesg
+# dump repeat each other).
 line ~ /(^|: )(BUG|WARNING|INFO): |^UBSAN: |Kernel panic|^Internal error: |^Unable to handle kernel|kmemleak: [0-9]+ new suspected|^unreferenced object / {
-	if (!(line in reported)) {
-		reported[line] = 1
+	if (!((boot, line) in reported)) {
+		reported[boot, line] = 1
 		reports++
-		report[reports] = line
+		report[reports] = prefix "kernel report: " line
 	}
 }
 
 section == "" { next }
 
-section == "dmesg" || section == "kmemleak" { next }
+quiet[section] { next }
 
 line ~ /^ *(KTAP|TAP) version/ { next }
 
@@ -187,41 +243,32 @@ line ~ /^ *ok [0-9]+/ { result_line(line, depth(line), 1); next }
 line ~ /^ *not ok [0-9]+/ { result_line(line, depth(line), 0); next }
 
 END {
-	# A section cut off by a crash or hang: what its plans announced and
-	# never came counts as failed, as for a section that ended early.
-	if (section != "")
-		for (i = 15; i >= 0; i--)
-			close_plan(i, section)
-	for (i = 1; i <= nwant; i++)
-		if (!(want[i] in seen))
-			fail(want[i] ": never ran")
-	if (boot_timeout != "")
-		fail("guest: the kernel did not reach /init within " boot_timeout " s (boot failure)")
-	else if (run_timeout != "")
-		fail("guest: still running after " run_timeout " s (hang)")
-	else if (!done)
-		fail("guest: did not reach the end of its plan (crash, hang or timeout)")
-	if (qemu_exit != "")
-		fail("qemu: exited with status " qemu_exit)
+	if (boot > 0)
+		end_boot()
+	# A boot whose log is missing altogether.
+	while (boot < nboots) {
+		start_boot()
+		no_boot = "no console log"
+		end_boot()
+	}
 	for (i = 1; i <= reports; i++)
-		fail("kernel report: " report[i])
+		fail(report[i])
 	for (i = 1; i <= skipped; i++)
 		print "SKIP " skips[i]
 	for (i = 1; i <= nfail; i++)
 		print "FAIL " failures[i]
 	for (i = 1; i <= nsections; i++) {
 		s = order[i]
-		if (s == "dmesg" || s == "kmemleak")
+		if (quiet[s])
 			continue
 		printf "%-32s %4d passed, %d failed, %d skipped", s, sec_pass[s], sec_fail[s], sec_skip[s]
 		if (s in sec_time)
 			printf " (%.1f s)", sec_time[s]
 		printf "\n"
 	}
-	if (init_seen != "" && done)
-		print "boot-to-init " init_seen " s, poweroff at " done_at " s (guest clock)"
-	else if (init_seen != "")
-		print "boot-to-init " init_seen " s (guest clock)"
+	for (i = 1; i <= boot; i++)
+		if (i in timing)
+			print timing[i]
 	print passed " passed, " failed " failed"
-	exit failed > 0 || !done
+	exit failed > 0 || incomplete
 }
