@@ -23,13 +23,11 @@ OUT=$BUILD/run
 LOG=$OUT/console.log
 LOG2=$OUT/console-canwbs.log
 
-# What smmu_nested runs in each boot (kselftest filters). The cases that need
-# SMMUv3 nesting in the kernel (fixtures smmu_hw_info, smmu_viommu,
-# smmu_nested; see the top of tests/e2e/smmu_nested.c) are left out until the
-# series has it: then "-f smmu_hw_info -r smmu_viommu.qemu.alloc" joins the
-# first boot, and "-f smmu_hw_info -v canwbs -f smmu_nested" the second.
-E2E_QEMU="-f edu_s2 -r iort.qemu.memory_flags"
-E2E_CANWBS="-f edu_s2 -r iort.canwbs.memory_flags"
+# What smmu_nested runs in each boot (kselftest filters): QEMU's own IORT
+# must refuse a vSMMU (no CANWBS); the upgraded one allows it, and the nested
+# cases run there (see the top of tests/e2e/smmu_nested.c).
+E2E_QEMU="-f edu_s2 -r iort.qemu.memory_flags -f smmu_hw_info -r smmu_viommu.qemu.alloc"
+E2E_CANWBS="-f edu_s2 -r iort.canwbs.memory_flags -f smmu_hw_info -r smmu_viommu.canwbs.alloc -f smmu_nested"
 # A device-tree boot has no IORT to check.
 [ "$BOOT" = dt ] && E2E_QEMU="-f edu_s2"
 

@@ -24,11 +24,12 @@
  *                 vIOMMU and a vDEVICE; invalidations through the vIOMMU;
  *                 abort and bypass vSTEs. Needs the CANWBS boot.
  *
- * The last three need the SMMUv3 nesting patches (hw_info, NEST_PARENT,
- * vSMMU); until the series has them, the harness's plan (harness/run.sh)
- * does not run them. They are written against mainline's uAPI: where the
- * uAPI headers of the kernel under test lack the SMMUv3 structures, the
- * copies below (e2e_ names) have mainline's layout and numbers.
+ * The last three test the SMMUv3 nesting patches of the series (hw_info,
+ * NEST_PARENT, vSMMU, nested HWPTs, invalidation); harness/run.sh runs
+ * smmu_viommu.qemu in the first boot and the rest in the CANWBS boot. They
+ * are written against mainline's uAPI: the copies below (e2e_ names) have
+ * mainline's layout and numbers, so the program also runs against a
+ * mainline kernel, whatever uAPI headers it was built with.
  *
  * The edu device: BAR0 registers 0x80 DMA source, 0x88 destination, 0x90
  * count, 0x98 command (bit 0 start/busy, bit 1 edu to RAM); its buffer is
@@ -1010,10 +1011,7 @@ TEST_F(iort, memory_flags)
 	free(upgrade);
 }
 
-/*
- * The SMMUv3 nesting cases. Not in the plan until the kernel has SMMUv3
- * nesting (see the top of the file).
- */
+/* The SMMUv3 nesting cases (see the top of the file) */
 
 /* IOMMU_GET_HW_INFO reports the SMMU's registers, as mainline does */
 FIXTURE(smmu_hw_info) {
