@@ -26,11 +26,15 @@ need_tools qemu-system-aarch64 timeout
 
 # 'iommu=smmuv3' puts an SMMUv3 (stage 1 + stage 2 + nesting in QEMU >= 10)
 # in front of the PCIe root complex; everything on it, edu included, is
-# translated. pauth-impdef: the architected pointer-auth hash is very slow
-# under TCG, and the tests do not depend on which hash is used.
+# translated. Two edu devices at fixed addresses (Stream IDs 0x8 and 0x10):
+# the tests use the first, and smmu_nested's smmu_two_edu the second as a
+# bystander that the first one's bad input must not disturb. pauth-impdef:
+# the architected pointer-auth hash is very slow under TCG, and the tests do
+# not depend on which hash is used.
 qemu=(qemu-system-aarch64 -machine virt,gic-version=3,iommu=smmuv3
 	-cpu max,pauth-impdef=on -smp 2 -m 2G -nographic -no-reboot -nic none
-	-kernel "$IMAGE" -initrd "$INITRD" -device edu)
+	-kernel "$IMAGE" -initrd "$INITRD"
+	-device edu,addr=01.0 -device edu,addr=02.0)
 cmdline="console=ttyAMA0 panic=-1 oops=panic"
 case $BOOT in
 acpi)

@@ -28,6 +28,8 @@ LOG2=$OUT/console-canwbs.log
 # cases run there (see the top of tests/e2e/smmu_nested.c).
 E2E_QEMU="-f edu_s2 -r iort.qemu.memory_flags -f smmu_hw_info -r smmu_viommu.qemu.alloc"
 E2E_CANWBS="-f edu_s2 -r iort.canwbs.memory_flags -f smmu_hw_info -r smmu_viommu.canwbs.alloc -f smmu_nested"
+# vEVENTQ, MSI behind a nested domain, bad input, a second device (one line)
+E2E_CANWBS+=" -f smmu_vevent -f smmu_msi -f smmu_bad_input -f smmu_two_edu"
 # A device-tree boot has no IORT to check.
 [ "$BOOT" = dt ] && E2E_QEMU="-f edu_s2"
 

@@ -42,11 +42,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -255,7 +257,10 @@ static int sysfs_read_hex(const char *dir, const char *name, unsigned long *val)
 	return 0;
 }
 
-/* The PCI address of the (first) edu device */
+/*
+ * The PCI address of the first edu device: the lowest address, whatever order
+ * sysfs lists them in (the harness's QEMU has two)
+ */
 static int edu_find(char *bdf, size_t len)
 {
 	const char *root = "/sys/bus/pci/devices";
@@ -279,10 +284,10 @@ static int edu_find(char *bdf, size_t len)
 		    sysfs_read_hex(path, "device", &device))
 			continue;
 		if (vendor == EDU_VENDOR && device == EDU_DEVICE &&
-		    strlen(de->d_name) < len) {
+		    strlen(de->d_name) < len &&
+		    (ret || strcmp(de->d_name, bdf) < 0)) {
 			memcpy(bdf, de->d_name, strlen(de->d_name) + 1);
 			ret = 0;
-			break;
 		}
 	}
 	closedir(dir);
@@ -1442,5 +1447,1187 @@ TEST_F(smmu_nested, invalidate_refuses_cfgi_all)
 					  &done));
 	ASSERT_EQ(1, done);
 }
+
+/*
+ * ---------------------------------------------------------------------------
+ * Events, MSIs, bad input and a second device with a guest stage 1 (CANWBS
+ * boot): fixtures smmu_vevent, smmu_msi, smmu_bad_input, smmu_two_edu.
+ *
+ * Each starts from smmu_nested's setup (guest memory with stage-1 tables, the
+ * IOAS as nesting parent, a vIOMMU, a vDEVICE with vSID VSID) and, except
+ * where a test says otherwise, attaches the device to a nested HWPT whose
+ * vSTE points at the guest's CD.
+ * ---------------------------------------------------------------------------
+ */
+
+/* Mainline's uAPI: the vEVENTQ type and event record of SMMUv3 */
+#define E2E_VEVENTQ_TYPE_ARM_SMMUV3	1
+
+struct e2e_vevent_arm_smmuv3 {
+	__u64 evt[4];		/* little endian */
+};
+
+/* SMMUv3 event records */
+#define EVT_ID_TRANSLATION_FAULT	0x10
+#define EVT0_ID(w)		((w) & 0xff)
+#define EVT0_SSV		(1ULL << 11)
+#define EVT0_SID(w)		((w) >> 32)
+#define EVT1_RNW		(1ULL << 35)
+#define EVT1_S2			(1ULL << 39)
+
+/* More of edu: interrupt status and acknowledge, and the DMA's IRQ bit */
+#define EDU_IRQ_STATUS		0x24
+#define EDU_IRQ_ACK		0x64
+#define EDU_IRQ_DMA		0x100
+#define EDU_DMA_IRQ		0x4
+
+/* The SMMU driver's software MSI window (IOMMU_RESV_SW_MSI) */
+#define MSI_IOVA_BASE		0x8000000UL
+#define MSI_IOVA_SIZE		SZ_1M
+
+/* A stage-1 table of the guest's for the MSI window (the rest is G_*) */
+#define G_L3_MSI		0x7000
+
+/* A stage-1 IOVA mapped to an IPA the IOAS does not map */
+#define S1_S2_HOLE		0x0a348000UL
+#define IPA_HOLE		(GMEM_IOVA + GMEM_SIZE + 2 * SZ_1M)
+
+#define CMD_TLBI_NH_ALL		0x10
+#define CMD_CFGI_CD_ALL		0x06
+#define CMD_ATC_INV		0x40
+
+/* How long an event or an interrupt may take, and the quiet after it */
+#define EVT_WAIT_MS		5000
+#define GRACE_MS		1000
+
+/* The host's event dumps are rate limited: 10 per 5 s (DEFAULT_RATELIMIT_*) */
+#define HOST_EVT_RATELIMIT_US	6000000LL
+
+/* The Stream ID of @edu: its requester ID, as QEMU's IORT maps it */
+static int edu_sid(const struct edu *edu, __u32 *sid)
+{
+	unsigned int seg, bus, dev, fn;
+
+	if (sscanf(edu->bdf, "%x:%x:%x.%x", &seg, &bus, &dev, &fn) != 4)
+		return -EINVAL;
+	*sid = bus << 8 | dev << 3 | fn;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* The PCI address of the @nth edu device, counting from 0 by address */
+static int edu_find_nth(unsigned int nth, char *bdf, size_t len)
+{
+	const char *root = "/sys/bus/pci/devices";
+	char found[8][32];
+	unsigned int n = 0;
+	struct dirent *de;
+	DIR *dir;
+
+	dir = opendir(root);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir)) && n < 8) {
+		unsigned long vendor, device;
+		char path[PATH_MAX];
+
+		if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(found[0]))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", root, de->d_name);
+		if (sysfs_read_hex(path, "vendor", &vendor) ||
+		    sysfs_read_hex(path, "device", &device) ||
+		    vendor != EDU_VENDOR || device != EDU_DEVICE)
+			continue;
+		snprintf(found[n++], sizeof(found[0]), "%s", de->d_name);
+	}
+	closedir(dir);
+	if (nth >= n || strlen(found[nth]) >= len) {
+		note("no edu device number %u (%u found)", nth, n);
+		return -ENODEV;
+	}
+	qsort(found, n, sizeof(found[0]), cmp_str);
+	snprintf(bdf, len, "%s", found[nth]);
+	return 0;
+}
+
+/*
+ * edu_open() of the @nth edu device, bound to @iommufd (a dup of it, so that
+ * edu_close() of each device closes its own)
+ */
+static int edu_open_nth(struct edu *edu, unsigned int nth, int iommufd)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	int ret;
+
+	memset(edu, 0, sizeof(*edu));
+	edu->cdev = -1;
+	edu->iommufd = -1;
+	ret = edu_find_nth(nth, edu->bdf, sizeof(edu->bdf));
+	if (ret)
+		return ret;
+	ret = edu_bind_vfio_pci(edu->bdf);
+	if (ret)
+		return ret;
+	edu->cdev = edu_open_cdev(edu->bdf);
+	if (edu->cdev < 0)
+		return edu->cdev;
+	edu->iommufd = dup(iommufd);
+	if (edu->iommufd < 0)
+		return -errno;
+	bind.iommufd = edu->iommufd;
+	if (ioctl(edu->cdev, VFIO_DEVICE_BIND_IOMMUFD, &bind)) {
+		note("VFIO_DEVICE_BIND_IOMMUFD (%s): %s", edu->bdf,
+		     strerror(errno));
+		return -errno;
+	}
+	edu->dev_id = bind.out_devid;
+	return 0;
+}
+
+static __u32 edu_read32(struct edu *edu, unsigned int reg)
+{
+	return *(volatile __u32 *)(edu->bar + reg);
+}
+
+static void edu_write32(struct edu *edu, unsigned int reg, __u32 val)
+{
+	*(volatile __u32 *)(edu->bar + reg) = val;
+}
+
+/* edu_dma() with more command bits: EDU_DMA_IRQ, an interrupt when done */
+static int edu_dma_cmd(struct edu *edu, __u64 iova, unsigned int off,
+		       unsigned int len, bool to_ram, __u64 cmd)
+{
+	struct timespec start;
+
+	if (off + len > EDU_BUF_SIZE)
+		return -EINVAL;
+	__sync_synchronize();
+	edu_write64(edu, EDU_DMA_SRC, to_ram ? EDU_BUF + off : iova);
+	edu_write64(edu, EDU_DMA_DST, to_ram ? iova : EDU_BUF + off);
+	edu_write64(edu, EDU_DMA_CNT, len);
+	edu_write64(edu, EDU_DMA_CMD,
+		    EDU_DMA_RUN | (to_ram ? EDU_DMA_TO_RAM : 0) | cmd);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (edu_read64(edu, EDU_DMA_CMD) & EDU_DMA_RUN) {
+		if (elapsed_ms(&start) > EDU_DMA_TIMEOUT_MS)
+			return -ETIMEDOUT;
+		usleep(1000);
+	}
+	__sync_synchronize();
+	return 0;
+}
+
+static int veventq_alloc(struct edu *edu, __u32 viommu_id, __u32 type,
+			 __u32 depth, __u32 flags, __u32 *id, int *fd)
+{
+	struct iommu_veventq_alloc cmd = {
+		.size = sizeof(cmd),
+		.flags = flags,
+		.viommu_id = viommu_id,
+		.type = type,
+		.veventq_depth = depth,
+	};
+
+	if (ioctl(edu->iommufd, IOMMU_VEVENTQ_ALLOC, &cmd))
+		return -errno;
+	*id = cmd.out_veventq_id;
+	*fd = cmd.out_veventq_fd;
+	return 0;
+}
+
+/* 1 once @fd is readable within @ms, 0 if not, -errno */
+static int wait_readable(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int ret;
+
+	ret = poll(&pfd, 1, ms);
+	if (ret < 0)
+		return -errno;
+	return ret && (pfd.revents & POLLIN);
+}
+
+/* One entry of a vEVENTQ: a header and, unless it says events were lost, data */
+struct vevent {
+	struct iommufd_vevent_header hdr;
+	__u64 evt[4];		/* CPU order */
+};
+
+/*
+ * Read what an SMMUv3 vEVENTQ holds, in one read(), into @ev (room for @max).
+ * The number of entries, or -errno.
+ */
+static int vevents_read(int fd, struct vevent *ev, int max)
+{
+	struct e2e_vevent_arm_smmuv3 data;
+	__u8 buf[4096];
+	size_t off = 0;
+	ssize_t len;
+	int n = 0, i;
+
+	len = read(fd, buf, sizeof(buf));
+	if (len < 0)
+		return -errno;
+	while (off < (size_t)len) {
+		if (n == max || off + sizeof(ev->hdr) > (size_t)len)
+			return -EMSGSIZE;
+		memcpy(&ev[n].hdr, buf + off, sizeof(ev->hdr));
+		off += sizeof(ev->hdr);
+		memset(ev[n].evt, 0, sizeof(ev[n].evt));
+		if (!(ev[n].hdr.flags & IOMMU_VEVENTQ_FLAG_LOST_EVENTS)) {
+			if (off + sizeof(data) > (size_t)len)
+				return -EMSGSIZE;
+			memcpy(&data, buf + off, sizeof(data));
+			off += sizeof(data);
+			for (i = 0; i < 4; i++)
+				ev[n].evt[i] = le64toh(data.evt[i]);
+		}
+		note("vEVENT: flags 0x%x sequence %u: %016llx %016llx %016llx %016llx",
+		     ev[n].hdr.flags, ev[n].hdr.sequence,
+		     (unsigned long long)ev[n].evt[0],
+		     (unsigned long long)ev[n].evt[1],
+		     (unsigned long long)ev[n].evt[2],
+		     (unsigned long long)ev[n].evt[3]);
+		n++;
+	}
+	return n;
+}
+
+/* Wait for an entry, then read all there are: their number, or -errno */
+static int vevents_wait(int fd, struct vevent *ev, int max)
+{
+	int ret;
+
+	ret = wait_readable(fd, EVT_WAIT_MS);
+	if (ret <= 0)
+		return ret;
+	return vevents_read(fd, ev, max);
+}
+
+/* The kernel log from now on: /dev/kmsg, opened past its last record */
+static int kmsg_open_end(void)
+{
+	int fd;
+
+	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if (lseek(fd, 0, SEEK_END) < 0) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+/*
+ * The next record of /dev/kmsg: its text (first line) and time stamp in us.
+ * 1, 0 at the end, -errno.
+ */
+static int kmsg_next(int fd, char *msg, size_t len, long long *ts)
+{
+	char rec[8192], *text, *nl;
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n >= 0)
+			break;
+		if (errno == EAGAIN)
+			return 0;
+		if (errno != EPIPE)	/* EPIPE: overwritten, go on */
+			return -errno;
+	}
+	rec[n] = '\0';
+	text = strchr(rec, ';');
+	if (!text || sscanf(rec, "%*u,%*u,%lld", ts) != 1)
+		return -EIO;
+	text++;
+	nl = strchr(text, '\n');
+	if (nl)
+		*nl = '\0';
+	snprintf(msg, len, "%s", text);
+	return 1;
+}
+
+/* An event the host logged: "event 0x%02x received:" and its four words */
+struct host_evt {
+	unsigned int id;
+	__u64 evt[4];
+};
+
+/*
+ * The SMMU events the host logged since @fd was opened (or last read) whose
+ * input address is @addr; the last of them in *@found.
+ */
+static int host_evts(int fd, __u64 addr, struct host_evt *found)
+{
+	struct host_evt cur = {};
+	int words = -1, count = 0, tries = 0, ret;
+	char msg[256], *p;
+	long long ts;
+
+	for (;;) {
+		ret = kmsg_next(fd, msg, sizeof(msg), &ts);
+		/* A dump is five records: wait for the rest of one begun */
+		if (!ret && words >= 0 && tries++ < 100) {
+			usleep(10000);
+			continue;
+		}
+		if (ret <= 0)
+			break;
+		if (!strstr(msg, "arm-smmu-v3"))
+			continue;
+		p = strstr(msg, "event 0x");
+		if (p && strstr(p, "received")) {
+			cur.id = strtoul(p + strlen("event "), NULL, 16);
+			words = 0;
+			continue;
+		}
+		/* The tab before each word; /dev/kmsg shows it escaped */
+		p = strstr(msg, "\\x090x");
+		if (p)
+			p += 4;
+		else if ((p = strstr(msg, "\t0x")))
+			p += 1;
+		if (!p || words < 0)
+			continue;
+		cur.evt[words++] = strtoull(p, NULL, 16);
+		if (words < 4)
+			continue;
+		words = -1;
+		note("host log: event 0x%02x: %016llx %016llx %016llx %016llx",
+		     cur.id, (unsigned long long)cur.evt[0],
+		     (unsigned long long)cur.evt[1],
+		     (unsigned long long)cur.evt[2],
+		     (unsigned long long)cur.evt[3]);
+		if (cur.evt[2] == addr) {
+			count++;
+			if (found)
+				*found = cur;
+		}
+	}
+	return ret < 0 ? ret : count;
+}
+
+/* Wait up to EVT_WAIT_MS for the host to log @want events at @addr */
+static int host_evts_wait(int fd, __u64 addr, int want, struct host_evt *found)
+{
+	struct timespec start;
+	int count = 0, ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do {
+		ret = host_evts(fd, addr, found);
+		if (ret < 0)
+			return ret;
+		count += ret;
+		if (count >= want)
+			break;
+		usleep(50000);
+	} while (elapsed_ms(&start) < EVT_WAIT_MS);
+	return count;
+}
+
+/*
+ * The host logs SMMU events rate limited; to see (or to show the absence of)
+ * one in its log, let the limit's interval since the last logged event pass.
+ * The time now is that of a line this writes to the log itself.
+ */
+static int host_evt_ratelimit_wait(void)
+{
+	long long ts, last = -1, now = -1;
+	char mark[64], msg[256];
+	int fd, ret;
+
+	fd = open("/dev/kmsg", O_RDWR | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	snprintf(mark, sizeof(mark), "smmu_nested: mark %d.%ld\n", getpid(),
+		 random());
+	if (write(fd, mark, strlen(mark)) != (ssize_t)strlen(mark)) {
+		close(fd);
+		return -EIO;
+	}
+	mark[strlen(mark) - 1] = '\0';
+	while ((ret = kmsg_next(fd, msg, sizeof(msg), &ts)) > 0) {
+		if (strstr(msg, "arm-smmu-v3") && strstr(msg, "event 0x"))
+			last = ts;
+		if (!strcmp(msg, mark)) {
+			now = ts;
+			break;
+		}
+	}
+	close(fd);
+	if (now < 0)
+		return ret < 0 ? ret : -ENOENT;
+	if (last >= 0 && now - last < HOST_EVT_RATELIMIT_US)
+		usleep(HOST_EVT_RATELIMIT_US - (now - last));
+	return 0;
+}
+
+/* Check one vEVENT: a fault of the guest's device at @addr, by its vSID */
+#define ASSERT_VEVENT(ev, seq, id, addr) do {				\
+		const struct vevent *__ev = (ev);			\
+									\
+		ASSERT_EQ(0, __ev->hdr.flags);				\
+		ASSERT_EQ(seq, __ev->hdr.sequence);			\
+		ASSERT_EQ(id, EVT0_ID(__ev->evt[0]));			\
+		ASSERT_EQ(VSID, EVT0_SID(__ev->evt[0]));		\
+		ASSERT_EQ(0, __ev->evt[0] & EVT0_SSV);			\
+		ASSERT_EQ(0, __ev->evt[1] & EVT1_S2);			\
+		ASSERT_EQ(addr, __ev->evt[2]);				\
+	} while (0)
+
+/*
+ * smmu_vevent: the guest's faults reach its vEVENTQ, by vSID and faulting
+ * address, once each; the host's (stage 2) stay in the host's log, and so
+ * do the guest's while it has no queue.
+ */
+FIXTURE(smmu_vevent) {
+	FIXTURE_DATA(smmu_nested) n;
+	__u32 psid;
+	__u32 hwpt_id;
+	__u32 veventq_id;
+	int veventq_fd;
+	int kmsg;
+};
+
+FIXTURE_SETUP(smmu_vevent)
+{
+	self->veventq_fd = -1;
+	self->kmsg = -1;
+	smmu_nested_setup(_metadata, &self->n, NULL);
+	ASSERT_EQ(0, edu_sid(&self->n.edu, &self->psid));
+	/* Forwarded events must show the vSID, not this */
+	ASSERT_NE(VSID, self->psid);
+	ASSERT_EQ(0, nested_attach(&self->n.edu, self->n.viommu_id,
+				   vste_s1(&self->n.mem), VSTE1_S1,
+				   &self->hwpt_id));
+}
+
+FIXTURE_TEARDOWN(smmu_vevent)
+{
+	if (self->kmsg >= 0)
+		close(self->kmsg);
+	if (self->veventq_fd >= 0)
+		close(self->veventq_fd);
+	smmu_nested_teardown(_metadata, &self->n, NULL);
+}
+
+static int vevent_queue(FIXTURE_DATA(smmu_vevent) *self, __u32 depth)
+{
+	return veventq_alloc(&self->n.edu, self->n.viommu_id,
+			     E2E_VEVENTQ_TYPE_ARM_SMMUV3, depth, 0,
+			     &self->veventq_id, &self->veventq_fd);
+}
+
+/*
+ * edu writes 4 bytes to a stage-1 IOVA the guest leaves unmapped: one
+ * F_TRANSLATION event in the queue, the write's, then one for a read; none
+ * in the host's log.
+ */
+TEST_F(smmu_vevent, s1_fault)
+{
+	struct vevent ev[4];
+
+	ASSERT_EQ(0, vevent_queue(self, 64));
+	ASSERT_EQ(0, wait_readable(self->veventq_fd, 0));
+	ASSERT_EQ(0, vevents_read(self->veventq_fd, ev, 4));
+	/* A host log line for it would not be rate limited away */
+	ASSERT_EQ(0, host_evt_ratelimit_wait());
+	self->kmsg = kmsg_open_end();
+	ASSERT_LE(0, self->kmsg);
+
+	ASSERT_EQ(0, edu_dma(&self->n.edu, S1_HOLE, 0, 4, true));
+	ASSERT_EQ(1, vevents_wait(self->veventq_fd, ev, 4));
+	ASSERT_VEVENT(&ev[0], 0, EVT_ID_TRANSLATION_FAULT, S1_HOLE);
+	ASSERT_EQ(0, ev[0].evt[1] & EVT1_RNW);
+	ASSERT_EQ(0, wait_readable(self->veventq_fd, GRACE_MS));
+
+	ASSERT_EQ(0, edu_dma(&self->n.edu, S1_HOLE + 0x80, 0, 4, false));
+	ASSERT_EQ(1, vevents_wait(self->veventq_fd, ev, 4));
+	ASSERT_VEVENT(&ev[0], 1, EVT_ID_TRANSLATION_FAULT, S1_HOLE + 0x80);
+	ASSERT_NE(0, ev[0].evt[1] & EVT1_RNW);
+	ASSERT_EQ(0, wait_readable(self->veventq_fd, GRACE_MS));
+
+	ASSERT_EQ(0, host_evts(self->kmsg, S1_HOLE, NULL));
+	ASSERT_EQ(0, host_evts(self->kmsg, S1_HOLE + 0x80, NULL));
+	ASSERT_GMEM(&self->n.mem);
+}
+
+/* DMAs the two stages translate raise no event */
+TEST_F(smmu_vevent, mapped_no_event)
+{
+	ASSERT_EQ(0, vevent_queue(self, 64));
+	ASSERT_EQ(0, nested_copy(&self->n.edu, &self->n.mem, S1_DST + 0x40,
+				 G_PAGE_A + 0x40, 64));
+	ASSERT_GMEM(&self->n.mem);
+	ASSERT_EQ(0, wait_readable(self->veventq_fd, GRACE_MS));
+}
+
+/*
+ * The guest maps the IOVA to an IPA the IOAS does not map: the stage 2
+ * faults, the host's business. No vEVENT; the host logs it, by physical SID.
+ */
+TEST_F(smmu_vevent, s2_fault)
+{
+	struct host_evt he;
+
+	s1_map(&self->n.mem, G_L1, G_L2, G_L3, S1_S2_HOLE, IPA_HOLE);
+	ASSERT_EQ(0, vevent_queue(self, 64));
+	ASSERT_EQ(0, host_evt_ratelimit_wait());
+	self->kmsg = kmsg_open_end();
+	ASSERT_LE(0, self->kmsg);
+
+	ASSERT_EQ(0, edu_dma(&self->n.edu, S1_S2_HOLE, 0, 4, true));
+	ASSERT_EQ(1, host_evts_wait(self->kmsg, S1_S2_HOLE, 1, &he));
+	ASSERT_EQ(EVT_ID_TRANSLATION_FAULT, he.id);
+	ASSERT_EQ(self->psid, EVT0_SID(he.evt[0]));
+	ASSERT_NE(0, he.evt[1] & EVT1_S2);
+	ASSERT_EQ(0, wait_readable(self->veventq_fd, GRACE_MS));
+	ASSERT_GMEM(&self->n.mem);
+}
+
+/*
+ * A queue of depth 2 and a 16-byte DMA that faults on every 4 bytes: the
+ * first two events, then a header that says events were lost, with the last
+ * lost one's sequence number. Numbering goes on after the loss.
+ */
+TEST_F(smmu_vevent, overflow)
+{
+	struct vevent ev[8];
+
+	ASSERT_EQ(0, vevent_queue(self, 2));
+	ASSERT_EQ(0, edu_dma(&self->n.edu, S1_HOLE, 0, 16, true));
+	ASSERT_EQ(1, wait_readable(self->veventq_fd, EVT_WAIT_MS));
+	/* All four reported before the first is read */
+	usleep(GRACE_MS * 1000);
+	ASSERT_EQ(3, vevents_read(self->veventq_fd, ev, 8));
+	ASSERT_VEVENT(&ev[0], 0, EVT_ID_TRANSLATION_FAULT, S1_HOLE);
+	ASSERT_VEVENT(&ev[1], 1, EVT_ID_TRANSLATION_FAULT, S1_HOLE + 4);
+	ASSERT_EQ(IOMMU_VEVENTQ_FLAG_LOST_EVENTS, ev[2].hdr.flags);
+	ASSERT_EQ(3, ev[2].hdr.sequence);
+	ASSERT_EQ(0, wait_readable(self->veventq_fd, GRACE_MS));
+
+	ASSERT_EQ(0, edu_dma(&self->n.edu, S1_HOLE + 0x100, 0, 4, true));
+	ASSERT_EQ(1, vevents_wait(self->veventq_fd, ev, 8));
+	ASSERT_VEVENT(&ev[0], 4, EVT_ID_TRANSLATION_FAULT, S1_HOLE + 0x100);
+	ASSERT_GMEM(&self->n.mem);
+}
+
+/* Without a vEVENTQ, the guest's fault is logged by the host */
+TEST_F(smmu_vevent, no_queue_host_log)
+{
+	struct host_evt he;
+
+	ASSERT_EQ(0, host_evt_ratelimit_wait());
+	self->kmsg = kmsg_open_end();
+	ASSERT_LE(0, self->kmsg);
+	ASSERT_EQ(0, edu_dma(&self->n.edu, S1_HOLE, 0, 4, true));
+	ASSERT_EQ(1, host_evts_wait(self->kmsg, S1_HOLE, 1, &he));
+	ASSERT_EQ(EVT_ID_TRANSLATION_FAULT, he.id);
+	ASSERT_EQ(self->psid, EVT0_SID(he.evt[0]));
+	ASSERT_EQ(0, he.evt[1] & EVT1_S2);
+	ASSERT_GMEM(&self->n.mem);
+}
+
+/* VEVENTQ_ALLOC's errnos on a vSMMU, and one queue per type */
+TEST_F(smmu_vevent, alloc_errnos)
+{
+	struct edu *edu = &self->n.edu;
+	__u32 viommu_id = self->n.viommu_id;
+	__u32 id;
+	int fd;
+
+	ASSERT_EQ(0, vevent_queue(self, 2));
+	ASSERT_EQ(-EEXIST, veventq_alloc(edu, viommu_id,
+					 E2E_VEVENTQ_TYPE_ARM_SMMUV3, 2, 0,
+					 &id, &fd));
+	ASSERT_EQ(-EOPNOTSUPP, veventq_alloc(edu, viommu_id, 0, 2, 0, &id,
+					     &fd));
+	ASSERT_EQ(-EOPNOTSUPP, veventq_alloc(edu, viommu_id,
+					     E2E_VEVENTQ_TYPE_ARM_SMMUV3, 2,
+					     1, &id, &fd));
+	ASSERT_EQ(-EINVAL, veventq_alloc(edu, viommu_id,
+					 E2E_VEVENTQ_TYPE_ARM_SMMUV3, 0, 0,
+					 &id, &fd));
+	ASSERT_EQ(-EINVAL, veventq_alloc(edu, viommu_id,
+					 E2E_VEVENTQ_TYPE_ARM_SMMUV3,
+					 (1U << 19) + 1, 0, &id, &fd));
+	ASSERT_EQ(-ENOENT, veventq_alloc(edu, viommu_id + 1000,
+					 E2E_VEVENTQ_TYPE_ARM_SMMUV3, 2, 0,
+					 &id, &fd));
+
+	/* The fd holds the queue; once both are gone, a new one may come */
+	ASSERT_EQ(-EBUSY, iommufd_destroy(edu->iommufd, self->veventq_id));
+	close(self->veventq_fd);
+	self->veventq_fd = -1;
+	ASSERT_EQ(0, iommufd_destroy(edu->iommufd, self->veventq_id));
+	ASSERT_EQ(0, vevent_queue(self, 1U << 19));
+}
+
+/*
+ * smmu_msi: an MSI of a device behind a nested domain. The kernel maps the
+ * doorbell in the stage 2 at the MSI window's IOVA; the guest's stage 1 has
+ * to map the window to itself (variant "window"). Without that (variant
+ * "no_window") the MSI write faults in the stage 1: no interrupt, and the
+ * guest sees the fault.
+ */
+FIXTURE(smmu_msi) {
+	FIXTURE_DATA(smmu_nested) n;
+	__u32 hwpt_id;
+	__u32 veventq_id;
+	int veventq_fd;
+	int efd;
+};
+
+FIXTURE_VARIANT(smmu_msi) {
+	bool map_window;
+};
+
+FIXTURE_VARIANT_ADD(smmu_msi, window) {
+	.map_window = true,
+};
+
+FIXTURE_VARIANT_ADD(smmu_msi, no_window) {
+	.map_window = false,
+};
+
+static int vfio_msi_eventfd(struct edu *edu, int efd)
+{
+	struct vfio_irq_info info = {
+		.argsz = sizeof(info),
+		.index = VFIO_PCI_MSI_IRQ_INDEX,
+	};
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+
+	if (ioctl(edu->cdev, VFIO_DEVICE_GET_IRQ_INFO, &info))
+		return -errno;
+	if (info.count < 1 || !(info.flags & VFIO_IRQ_INFO_EVENTFD))
+		return -ENODEV;
+	set->argsz = sizeof(buf);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = VFIO_PCI_MSI_IRQ_INDEX;
+	set->start = 0;
+	set->count = 1;
+	memcpy(set->data, &efd, sizeof(efd));
+	if (ioctl(edu->cdev, VFIO_DEVICE_SET_IRQS, set)) {
+		note("VFIO_DEVICE_SET_IRQS (MSI): %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+FIXTURE_SETUP(smmu_msi)
+{
+	__u8 zero[SZ_4K] = {};
+	__u64 iova;
+
+	self->veventq_fd = -1;
+	self->efd = -1;
+	smmu_nested_setup(_metadata, &self->n, NULL);
+	if (variant->map_window) {
+		gmem_set(&self->n.mem, G_L3_MSI, zero, sizeof(zero));
+		for (iova = MSI_IOVA_BASE; iova < MSI_IOVA_BASE + MSI_IOVA_SIZE;
+		     iova += SZ_4K)
+			s1_map(&self->n.mem, G_L1, G_L2, G_L3_MSI, iova, iova);
+	}
+	ASSERT_EQ(0, veventq_alloc(&self->n.edu, self->n.viommu_id,
+				   E2E_VEVENTQ_TYPE_ARM_SMMUV3, 64, 0,
+				   &self->veventq_id, &self->veventq_fd));
+	/* Nested first: MSI setup maps the doorbell for the domain it finds */
+	ASSERT_EQ(0, nested_attach(&self->n.edu, self->n.viommu_id,
+				   vste_s1(&self->n.mem), VSTE1_S1,
+				   &self->hwpt_id));
+	self->efd = eventfd(0, EFD_NONBLOCK);
+	ASSERT_LE(0, self->efd);
+	ASSERT_EQ(0, vfio_msi_eventfd(&self->n.edu, self->efd));
+	/* No reset on open for edu: an earlier test may have left one raised */
+	edu_write32(&self->n.edu, EDU_IRQ_ACK,
+		    edu_read32(&self->n.edu, EDU_IRQ_STATUS));
+}
+
+FIXTURE_TEARDOWN(smmu_msi)
+{
+	if (self->efd >= 0)
+		close(self->efd);
+	if (self->veventq_fd >= 0)
+		close(self->veventq_fd);
+	smmu_nested_teardown(_metadata, &self->n, NULL);
+}
+
+/* A DMA that raises edu's interrupt when done: the eventfd fires, or not */
+TEST_F(smmu_msi, dma_irq)
+{
+	struct edu *edu = &self->n.edu;
+	struct vevent ev[8];
+	__u64 count;
+	int ret, i;
+
+	ASSERT_EQ(0, edu_read32(edu, EDU_IRQ_STATUS));
+	ASSERT_EQ(0, edu_dma_cmd(edu, S1_SRC, 0, 64, false, EDU_DMA_IRQ));
+	ASSERT_EQ(0, edu_dma_cmd(edu, S1_DST, 0, 64, true, 0));
+	memcpy(self->n.mem.expect + G_PAGE_A, self->n.mem.expect + G_SRC, 64);
+	ASSERT_GMEM(&self->n.mem);
+	/* The device raised it either way */
+	ASSERT_EQ(EDU_IRQ_DMA, edu_read32(edu, EDU_IRQ_STATUS));
+
+	ret = wait_readable(self->efd, variant->map_window ? EVT_WAIT_MS :
+								 GRACE_MS);
+	if (variant->map_window) {
+		ASSERT_EQ(1, ret);
+		ASSERT_EQ(sizeof(count), read(self->efd, &count, sizeof(count)));
+		ASSERT_EQ(1, count);
+		ASSERT_EQ(0, wait_readable(self->veventq_fd, 0));
+	} else {
+		ASSERT_EQ(0, ret);
+		/* The MSI write's fault, in the window */
+		ret = vevents_wait(self->veventq_fd, ev, 8);
+		ASSERT_LE(1, ret);
+		for (i = 0; i < ret; i++) {
+			ASSERT_EQ(0, ev[i].hdr.flags);
+			ASSERT_EQ(EVT_ID_TRANSLATION_FAULT,
+				  EVT0_ID(ev[i].evt[0]));
+			ASSERT_EQ(VSID, EVT0_SID(ev[i].evt[0]));
+			ASSERT_EQ(0, ev[i].evt[1] & EVT1_RNW);
+			ASSERT_LE(MSI_IOVA_BASE, ev[i].evt[2]);
+			ASSERT_GT(MSI_IOVA_BASE + MSI_IOVA_SIZE, ev[i].evt[2]);
+		}
+	}
+
+	/* Acknowledged, the interrupt is gone; another one comes the same way */
+	edu_write32(edu, EDU_IRQ_ACK, EDU_IRQ_DMA);
+	ASSERT_EQ(0, edu_read32(edu, EDU_IRQ_STATUS));
+	ASSERT_EQ(0, edu_dma_cmd(edu, S1_SRC, 0, 4, false, EDU_DMA_IRQ));
+	ret = wait_readable(self->efd, variant->map_window ? EVT_WAIT_MS :
+								 GRACE_MS);
+	ASSERT_EQ(variant->map_window ? 1 : 0, ret);
+	edu_write32(edu, EDU_IRQ_ACK, EDU_IRQ_DMA);
+	ASSERT_EQ(0, edu_read32(edu, EDU_IRQ_STATUS));
+}
+
+/*
+ * smmu_bad_input: what the real SMMU's driver refuses (the uAPI contract's
+ * "Errno for bad input"), and that a refusal leaves the device translating
+ * as before, and that a partly refused invalidation did what came before.
+ */
+FIXTURE(smmu_bad_input) {
+	FIXTURE_DATA(smmu_nested) n;
+	__u32 hwpt_id;
+};
+
+FIXTURE_SETUP(smmu_bad_input)
+{
+	smmu_nested_setup(_metadata, &self->n, NULL);
+	ASSERT_EQ(0, nested_attach(&self->n.edu, self->n.viommu_id,
+				   vste_s1(&self->n.mem), VSTE1_S1,
+				   &self->hwpt_id));
+	/* The device translates through the guest's stage 1 */
+	ASSERT_EQ(0, nested_copy(&self->n.edu, &self->n.mem, S1_DST, G_PAGE_A,
+				 64));
+	ASSERT_GMEM(&self->n.mem);
+}
+
+FIXTURE_TEARDOWN(smmu_bad_input)
+{
+	smmu_nested_teardown(_metadata, &self->n, NULL);
+}
+
+/* vSTE words a guest may not set, or set so (cfg, EATS) */
+static const struct {
+	__u64 set0, set1;	/* bits ORed into a good S1_TRANS vSTE */
+	__u64 clear0;		/* and taken out of it */
+} bad_vstes[] = {
+	{ .set0 = 1ULL << 52 },				/* reserved */
+	{ .set0 = 1ULL << 58 },				/* reserved */
+	{ .set1 = 1ULL << 19 },				/* MEV: the host's */
+	{ .set1 = 1ULL << 25 },				/* S2FWB: the host's */
+	{ .set1 = 1ULL << 30 },				/* STRW */
+	{ .set1 = 1ULL << 44 },				/* SHCFG */
+	{ .set1 = 2ULL << 28 },				/* EATS S1CHK */
+	{ .set1 = 3ULL << 28 },				/* EATS reserved */
+	{ .set0 = 6ULL << 1, .clear0 = 7ULL << 1 },	/* Config S2 only */
+	{ .set0 = 7ULL << 1, .clear0 = 7ULL << 1 },	/* Config nested */
+	{ .set0 = 1ULL << 1, .clear0 = 7ULL << 1 },	/* Config reserved */
+};
+
+/* HWPT_ALLOC of a vSTE with bits outside the guest's fields: EIO */
+TEST_F(smmu_bad_input, vste_bits)
+{
+	__u64 ste0 = vste_s1(&self->n.mem);
+	struct e2e_hwpt_arm_smmuv3 vste;
+	__u32 id;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_vstes) / sizeof(bad_vstes[0]); i++) {
+		vste.ste[0] = htole64((ste0 & ~bad_vstes[i].clear0) |
+				      bad_vstes[i].set0);
+		vste.ste[1] = htole64(VSTE1_S1 | bad_vstes[i].set1);
+		EXPECT_EQ(-EIO, hwpt_alloc(&self->n.edu, self->n.viommu_id, 0,
+					   E2E_HWPT_DATA_ARM_SMMUV3, &vste,
+					   sizeof(vste), &id))
+			TH_LOG("vSTE %016llx %016llx accepted or refused otherwise",
+			       (unsigned long long)le64toh(vste.ste[0]),
+			       (unsigned long long)le64toh(vste.ste[1]));
+	}
+	/* The device still translates through the vSTE it has */
+	ASSERT_EQ(0, nested_copy(&self->n.edu, &self->n.mem, S1_DST + 0x200,
+				 G_PAGE_A + 0x200, 64));
+	ASSERT_GMEM(&self->n.mem);
+}
+
+/*
+ * A translating vSTE of a vIOMMU on which the device has no vDEVICE: it can
+ * be allocated but not attached (ENOENT), and the device keeps translating
+ * as before. Abort and bypass vSTEs need no vDEVICE.
+ */
+TEST_F(smmu_bad_input, no_vdevice)
+{
+	__u32 viommu2, s1_id, bypass_id, abort_id;
+
+	ASSERT_EQ(0, viommu_alloc(&self->n.edu, self->n.s2_id,
+				  E2E_VIOMMU_TYPE_ARM_SMMUV3, &viommu2));
+	ASSERT_EQ(-ENOENT, nested_attach(&self->n.edu, viommu2,
+					 vste_s1(&self->n.mem), VSTE1_S1,
+					 &s1_id));
+	ASSERT_EQ(0, nested_copy(&self->n.edu, &self->n.mem, S1_DST + 0x300,
+				 G_PAGE_A + 0x300, 64));
+	ASSERT_GMEM(&self->n.mem);
+
+	ASSERT_EQ(0, nested_attach(&self->n.edu, viommu2,
+				   STE0_V | STE0_CFG_BYPASS << STE0_CFG_SHIFT,
+				   0, &bypass_id));
+	ASSERT_EQ(0, edu_dma(&self->n.edu, gpa(&self->n.mem, G_SRC), 0, 64,
+			     false));
+	ASSERT_EQ(0, edu_dma(&self->n.edu, gpa(&self->n.mem, G_BYPASS), 0, 64,
+			     true));
+	memcpy(self->n.mem.expect + G_BYPASS, self->n.mem.expect + G_SRC, 64);
+	ASSERT_GMEM(&self->n.mem);
+	ASSERT_EQ(0, nested_attach(&self->n.edu, viommu2,
+				   STE0_V | STE0_CFG_ABORT << STE0_CFG_SHIFT,
+				   0, &abort_id));
+	ASSERT_EQ(0, edu_dma(&self->n.edu, gpa(&self->n.mem, G_BYPASS), 0, 64,
+			     true));
+	ASSERT_EQ(0, edu_dma(&self->n.edu, S1_DST, 0, 64, true));
+	ASSERT_GMEM(&self->n.mem);
+}
+
+/* HWPT_INVALIDATE on the vIOMMU with a bad array */
+static int viommu_invalidate_raw(struct edu *edu, __u32 viommu_id, void *data,
+				 __u32 type, __u32 entry_len, __u32 n,
+				 __u32 *done)
+{
+	struct iommu_hwpt_invalidate cmd = {
+		.size = sizeof(cmd),
+		.hwpt_id = viommu_id,
+		.data_uptr = (uintptr_t)data,
+		.data_type = type,
+		.entry_len = entry_len,
+		.entry_num = n,
+	};
+	int ret;
+
+	ret = ioctl(edu->iommufd, IOMMU_HWPT_INVALIDATE, &cmd) ? -errno : 0;
+	*done = cmd.entry_num;
+	return ret;
+}
+
+/*
+ * The array's shape: entry_len 0, no entries, another data type: EINVAL.
+ * Entries longer than the SMMUv3 command: E2BIG if the extra tail is not
+ * zero (nothing done), taken if it is: the next DMA goes to the page the
+ * invalidated stage-1 entry now names.
+ */
+TEST_F(smmu_bad_input, invalidate_array)
+{
+	struct {
+		struct e2e_viommu_arm_smmuv3_invalidate cmd;
+		__u64 tail;
+	} wide[2];
+	__u32 done;
+
+	wide[0].cmd = inv_cmd(CMD_TLBI_NH_ASID | CMD0_ASID(ASID_ALT), 0);
+	wide[1].cmd = inv_cmd(CMD_TLBI_NH_VA | CMD0_ASID(ASID),
+			      (S1_DST & CMD1_VA_MASK) | CMD1_LEAF);
+	wide[0].tail = 0;
+	wide[1].tail = 0;
+
+	ASSERT_EQ(-EINVAL, viommu_invalidate_raw(&self->n.edu,
+						 self->n.viommu_id, wide,
+						 E2E_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
+						 0, 1, &done));
+	ASSERT_EQ(0, done);
+	ASSERT_EQ(-EINVAL, viommu_invalidate_raw(&self->n.edu,
+						 self->n.viommu_id, wide,
+						 E2E_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
+						 sizeof(wide[0].cmd), 0, &done));
+	ASSERT_EQ(0, done);
+	ASSERT_EQ(-EINVAL, viommu_invalidate_raw(&self->n.edu,
+						 self->n.viommu_id, wide,
+						 IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
+						 sizeof(wide[0].cmd), 1, &done));
+	ASSERT_EQ(0, done);
+
+	s1_map(&self->n.mem, G_L1, G_L2, G_L3, S1_DST,
+	       gpa(&self->n.mem, G_PAGE_B));
+	wide[1].tail = 1ULL << 63;
+	ASSERT_EQ(-E2BIG, viommu_invalidate_raw(&self->n.edu,
+						self->n.viommu_id, wide,
+						E2E_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
+						sizeof(wide[0]), 2, &done));
+	ASSERT_EQ(0, done);
+	wide[1].tail = 0;
+	ASSERT_EQ(0, viommu_invalidate_raw(&self->n.edu, self->n.viommu_id,
+					   wide,
+					   E2E_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
+					   sizeof(wide[0]), 2, &done));
+	ASSERT_EQ(2, done);
+	fill_pattern(self->n.mem.va + G_SRC, 64, 0x1e);
+	memcpy(self->n.mem.expect + G_SRC, self->n.mem.va + G_SRC, 64);
+	ASSERT_EQ(0, nested_copy(&self->n.edu, &self->n.mem, S1_DST, G_PAGE_B,
+				 64));
+	ASSERT_GMEM(&self->n.mem);
+}
+
+/* Commands a guest may not send, each refused (EIO) at the index it has */
+TEST_F(smmu_bad_input, invalidate_bad_cmds)
+{
+	const struct e2e_viommu_arm_smmuv3_invalidate bad[] = {
+		inv_cmd(CMD_CFGI_ALL, 31),
+		/* vSIDs with no vDEVICE on this vIOMMU */
+		inv_cmd(CMD_CFGI_CD | CMD0_SID(VSID + 1), CMD1_LEAF),
+		inv_cmd(CMD_CFGI_CD_ALL | CMD0_SID(VSID + 1), 0),
+		/* no ATS on this SMMU */
+		inv_cmd(CMD_ATC_INV | CMD0_SID(VSID), 0),
+		/* a reserved bit; a leaf bit the command does not have */
+		inv_cmd(CMD_TLBI_NH_ASID | CMD0_ASID(ASID) | 1ULL << 8, 0),
+		inv_cmd(CMD_TLBI_NH_ALL, CMD1_LEAF),
+		/* an opcode that does not exist */
+		inv_cmd(0xff, 0),
+	};
+	struct e2e_viommu_arm_smmuv3_invalidate cmds[3];
+	__u32 done, psid;
+	size_t i;
+
+	ASSERT_EQ(0, edu_sid(&self->n.edu, &psid));
+	for (i = 0; i <= sizeof(bad) / sizeof(bad[0]); i++) {
+		cmds[0] = inv_cmd(CMD_TLBI_NH_ASID | CMD0_ASID(ASID_ALT), 0);
+		cmds[1] = inv_cmd(CMD_TLBI_NH_ALL, 0);
+		/* Last, the device's physical SID: no vSID of it */
+		if (i < sizeof(bad) / sizeof(bad[0]))
+			cmds[2] = bad[i];
+		else
+			cmds[2] = inv_cmd(CMD_CFGI_CD | CMD0_SID(psid),
+					  CMD1_LEAF);
+		EXPECT_EQ(-EIO, viommu_invalidate(&self->n.edu,
+						  self->n.viommu_id, cmds, 3,
+						  &done))
+			TH_LOG("command %016llx %016llx not refused with EIO",
+			       (unsigned long long)le64toh(cmds[2].cmd[0]),
+			       (unsigned long long)le64toh(cmds[2].cmd[1]));
+		EXPECT_EQ(2, done);
+		EXPECT_EQ(-EIO, viommu_invalidate(&self->n.edu,
+						  self->n.viommu_id, &cmds[2],
+						  1, &done));
+		EXPECT_EQ(0, done);
+	}
+}
+
+/*
+ * A TLBI_NH_VA before a refused command is carried out: the guest moved the
+ * page, and the device's next DMA (whose old translation the SMMU cached)
+ * lands in the new one.
+ */
+TEST_F(smmu_bad_input, invalidate_partial)
+{
+	struct e2e_viommu_arm_smmuv3_invalidate cmds[2];
+	__u32 done;
+
+	s1_map(&self->n.mem, G_L1, G_L2, G_L3, S1_DST,
+	       gpa(&self->n.mem, G_PAGE_B));
+	cmds[0] = inv_cmd(CMD_TLBI_NH_VA | CMD0_ASID(ASID),
+			  (S1_DST & CMD1_VA_MASK) | CMD1_LEAF);
+	cmds[1] = inv_cmd(CMD_CFGI_ALL, 31);
+	ASSERT_EQ(-EIO, viommu_invalidate(&self->n.edu, self->n.viommu_id,
+					  cmds, 2, &done));
+	ASSERT_EQ(1, done);
+
+	fill_pattern(self->n.mem.va + G_SRC, 64, 0x9a);
+	memcpy(self->n.mem.expect + G_SRC, self->n.mem.va + G_SRC, 64);
+	ASSERT_EQ(0, nested_copy(&self->n.edu, &self->n.mem, S1_DST, G_PAGE_B,
+				 64));
+	ASSERT_GMEM(&self->n.mem);
+}
+
+/*
+ * vSIDs are 32-bit (commands and events carry 32 bits): a wider virt_id is
+ * refused (EINVAL, our choice), U32_MAX is taken.
+ */
+TEST_F(smmu_bad_input, vdevice_virt_id)
+{
+	__u32 id = 0;
+
+	/* Off the vSID first, then without a vDEVICE */
+	ASSERT_EQ(0, vfio_attach(&self->n.edu, self->n.s2_id, NULL));
+	ASSERT_EQ(0, iommufd_destroy(self->n.edu.iommufd, self->n.vdev_id));
+	ASSERT_EQ(-EINVAL, vdevice_alloc(&self->n.edu, self->n.viommu_id,
+					 1ULL << 32, &id));
+	ASSERT_EQ(-EINVAL, vdevice_alloc(&self->n.edu, self->n.viommu_id,
+					 (1ULL << 32) | VSID, &id));
+	ASSERT_EQ(-EINVAL, vdevice_alloc(&self->n.edu, self->n.viommu_id,
+					 ~0ULL, &id));
+	ASSERT_EQ(0, vdevice_alloc(&self->n.edu, self->n.viommu_id,
+				   0xffffffffULL, &id));
+	ASSERT_EQ(0, iommufd_destroy(self->n.edu.iommufd, id));
+	ASSERT_EQ(0, vdevice_alloc(&self->n.edu, self->n.viommu_id, VSID,
+				   &self->n.vdev_id));
+	ASSERT_EQ(0, vfio_attach(&self->n.edu, self->hwpt_id, NULL));
+	ASSERT_EQ(0, nested_copy(&self->n.edu, &self->n.mem, S1_DST + 0x400,
+				 G_PAGE_A + 0x400, 64));
+	ASSERT_GMEM(&self->n.mem);
+}
+
+/*
+ * smmu_two_edu: a second edu (device B, on a plain IOAS of its own, the
+ * same iommufd) next to device A with its guest stage 1. Whatever A's guest
+ * does wrong, B's DMAs go on, each device reaching its own memory only, and
+ * B's faults are not A's guest's events.
+ */
+FIXTURE(smmu_two_edu) {
+	FIXTURE_DATA(smmu_nested) n;
+	__u32 hwpt_id;
+	__u32 veventq_id;
+	int veventq_fd;
+	struct edu b;
+	struct gmem bmem;
+	__u32 b_ioas_id;
+	__u32 b_sid;
+};
+
+FIXTURE_SETUP(smmu_two_edu)
+{
+	__u32 a_sid;
+
+	self->veventq_fd = -1;
+	self->b.cdev = -1;
+	self->b.iommufd = -1;
+	smmu_nested_setup(_metadata, &self->n, NULL);
+	ASSERT_EQ(0, nested_attach(&self->n.edu, self->n.viommu_id,
+				   vste_s1(&self->n.mem), VSTE1_S1,
+				   &self->hwpt_id));
+	ASSERT_EQ(0, veventq_alloc(&self->n.edu, self->n.viommu_id,
+				   E2E_VEVENTQ_TYPE_ARM_SMMUV3, 64, 0,
+				   &self->veventq_id, &self->veventq_fd));
+
+	ASSERT_EQ(0, edu_open_nth(&self->b, 1, self->n.edu.iommufd))
+		TH_LOG("no second edu device (harness/boot.sh has two)");
+	ASSERT_EQ(0, edu_sid(&self->n.edu, &a_sid));
+	ASSERT_EQ(0, edu_sid(&self->b, &self->b_sid));
+	note("device A %s (SID 0x%x), device B %s (SID 0x%x)",
+	     self->n.edu.bdf, a_sid, self->b.bdf, self->b_sid);
+	ASSERT_NE(a_sid, self->b_sid);
+	ASSERT_NE(VSID, self->b_sid);
+	/* The same IOVAs as A's guest memory, in an IOAS of B's own */
+	ASSERT_EQ(0, gmem_alloc(&self->bmem, GMEM_IOVA, GMEM_SIZE));
+	ASSERT_EQ(0, ioas_alloc(self->b.iommufd, &self->b_ioas_id));
+	ASSERT_EQ(0, ioas_map(self->b.iommufd, self->b_ioas_id, self->bmem.va,
+			      self->bmem.size, self->bmem.iova));
+	ASSERT_EQ(0, vfio_attach(&self->b, self->b_ioas_id, NULL));
+	ASSERT_EQ(0, edu_enable(&self->b));
+}
+
+FIXTURE_TEARDOWN(smmu_two_edu)
+{
+	if (self->veventq_fd >= 0)
+		close(self->veventq_fd);
+	edu_close(&self->b);
+	gmem_free(&self->bmem);
+	smmu_nested_teardown(_metadata, &self->n, NULL);
+}
+
+/* B copies a page within its memory: all of it, and only it, changes */
+static int b_copy(FIXTURE_DATA(smmu_two_edu) *self, __u32 seed)
+{
+	size_t src = 0x10000 + (seed % 16) * SZ_4K;
+	__u8 data[256];
+
+	fill_pattern(data, sizeof(data), seed);
+	gmem_set(&self->bmem, src, data, sizeof(data));
+	return edu_copy(&self->b, &self->bmem, src, src + 0x100000,
+			sizeof(data));
+}
+
+#define ASSERT_B_WORKS(seed) do {					\
+		ASSERT_EQ(0, b_copy(self, seed));			\
+		ASSERT_GMEM(&self->bmem);				\
+		ASSERT_GMEM(&self->n.mem);				\
+	} while (0)
+
+TEST_F(smmu_two_edu, bad_input_on_a)
+{
+	struct e2e_viommu_arm_smmuv3_invalidate cmds[2];
+	struct e2e_hwpt_arm_smmuv3 vste = {
+		.ste = { htole64(vste_s1(&self->n.mem) | 1ULL << 52),
+			 htole64(VSTE1_S1) },
+	};
+	struct vevent ev[4];
+	__u32 viommu2, id, done;
+
+	ASSERT_B_WORKS(1);
+
+	/* A bad vSTE, and a translating vSTE without vDEVICE */
+	ASSERT_EQ(-EIO, hwpt_alloc(&self->n.edu, self->n.viommu_id, 0,
+				   E2E_HWPT_DATA_ARM_SMMUV3, &vste,
+				   sizeof(vste), &id));
+	ASSERT_EQ(0, viommu_alloc(&self->n.edu, self->n.s2_id,
+				  E2E_VIOMMU_TYPE_ARM_SMMUV3, &viommu2));
+	ASSERT_EQ(-ENOENT, nested_attach(&self->n.edu, viommu2,
+					 vste_s1(&self->n.mem), VSTE1_S1,
+					 &id));
+	ASSERT_B_WORKS(2);
+
+	/* Refused commands; B's physical SID is nothing to A's guest */
+	cmds[0] = inv_cmd(CMD_TLBI_NH_ALL, 0);
+	cmds[1] = inv_cmd(CMD_CFGI_ALL, 31);
+	ASSERT_EQ(-EIO, viommu_invalidate(&self->n.edu, self->n.viommu_id,
+					  cmds, 2, &done));
+	ASSERT_EQ(1, done);
+	cmds[1] = inv_cmd(CMD_CFGI_CD | CMD0_SID(self->b_sid), CMD1_LEAF);
+	ASSERT_EQ(-EIO, viommu_invalidate(&self->n.edu, self->n.viommu_id,
+					  cmds, 2, &done));
+	ASSERT_EQ(1, done);
+	ASSERT_B_WORKS(3);
+
+	/* A faults: A's guest hears of it, by A's vSID */
+	ASSERT_EQ(0, edu_dma(&self->n.edu, S1_HOLE, 0, 4, true));
+	ASSERT_EQ(1, vevents_wait(self->veventq_fd, ev, 4));
+	ASSERT_VEVENT(&ev[0], 0, EVT_ID_TRANSLATION_FAULT, S1_HOLE);
+	ASSERT_B_WORKS(4);
+
+	/* B faults (its IOAS maps nothing there): not A's guest's event */
+	ASSERT_EQ(0, edu_dma(&self->b, GMEM_IOVA + GMEM_SIZE, 0, 4, true));
+	ASSERT_EQ(0, wait_readable(self->veventq_fd, GRACE_MS));
+	ASSERT_B_WORKS(5);
+
+	/* A's guest aborts A; A translates again afterwards */
+	ASSERT_EQ(0, nested_attach(&self->n.edu, self->n.viommu_id,
+				   STE0_V | STE0_CFG_ABORT << STE0_CFG_SHIFT,
+				   0, &id));
+	ASSERT_EQ(0, edu_dma(&self->n.edu, S1_DST, 0, 64, true));
+	ASSERT_B_WORKS(6);
+	ASSERT_EQ(0, vfio_attach(&self->n.edu, self->hwpt_id, NULL));
+	ASSERT_EQ(0, nested_copy(&self->n.edu, &self->n.mem, S1_DST, G_PAGE_A,
+				 64));
+	ASSERT_GMEM(&self->n.mem);
+	ASSERT_B_WORKS(7);
+}
+
+/* ---- end of the events, MSI, bad input and two-device fixtures ---- */
 
 TEST_HARNESS_MAIN
