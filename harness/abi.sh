@@ -7,6 +7,7 @@
 # numbers included) by the value the compiler computes for them.
 #
 #   abi.sh [HEADER]   check HEADER instead of the work tree's iommufd.h
+#   abi.sh --deb      fetch and check the package only; print the .deb's path
 . "$(dirname "$0")/lib.sh"
 
 UAPI=include/uapi/linux/iommufd.h
@@ -131,6 +132,15 @@ values() {
 		die "the constants above do not compile with $2 and the headers in $INC; fix the header"
 	"$1/v" >"$1/values"
 }
+
+# harness/mainline.sh builds this package's kernel: only fetch and check
+# the .deb, and print its path.
+if [ "${1:-}" = --deb ]; then
+	need_tools apt-get dpkg-deb sha256sum
+	fetch_deb
+	echo "$REF_DEB"
+	exit 0
+fi
 
 HDR=${1:-$TREE/$UAPI}
 [ -f "$HDR" ] || die "no header at $HDR; run 'make tree' first (or name an existing header)"

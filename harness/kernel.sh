@@ -7,11 +7,13 @@
 
 KOUT=${KOUT:-$BUILD/obj-test}
 FRAGMENT=${FRAGMENT:-$TOP/configs/test.config}
-LOG=$BUILD/logs/kernel-build.log
+LOG=${KLOG:-$BUILD/logs/kernel-build.log}
+# Written last by whatever made $TREE (tree.sh; mainline.sh for its tree).
+TREE_STAMP=${TREE_STAMP:-$TREE/.git/cmdqv-tree}
 CROSS=$(cross_compile)
 
 need_tools make "${CROSS}gcc" ccache bc bison flex perl
-[ -f "$TREE/.git/cmdqv-tree" ] || die "no work tree at $TREE; run 'make tree' first"
+[ -f "$TREE_STAMP" ] || die "no work tree at $TREE; run 'make tree' first"
 
 export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
 export CCACHE_BASEDIR=$TOP CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-4G}
