@@ -13,19 +13,21 @@
 # KUNIT_GLOB: run only the KUnit suites matching it (kunit.filter_glob).
 # KSFT_ARGS: arguments for every kselftest binary (e.g. "-f iommufd_ioas");
 # for smmu_nested they replace its selection below.
+# RUN_OUT: where the logs go (default build/run).
 . "$(dirname "$0")/lib.sh"
 
 IMAGE=$(realpath -m "${1:?usage: run.sh IMAGE TESTDIR TESTS}")
 TESTDIR=$(realpath -m "${2:?usage: run.sh IMAGE TESTDIR TESTS}")
 TESTS=${3:?usage: run.sh IMAGE TESTDIR TESTS}
 BOOT=${BOOT:-acpi}
-OUT=$BUILD/run
+OUT=${RUN_OUT:-$BUILD/run}
 LOG=$OUT/console.log
 LOG2=$OUT/console-canwbs.log
 
 # What smmu_nested runs in each boot (kselftest filters): QEMU's own IORT
 # must refuse a vSMMU (no CANWBS); the upgraded one allows it, and the nested
-# cases run there (see the top of tests/e2e/smmu_nested.c).
+# cases run there (see the top of tests/e2e/smmu_nested.c). Fixture
+# smmu_inv_bench is never selected here: only make bench-smmu runs it.
 E2E_QEMU="-f edu_s2 -r iort.qemu.memory_flags -f smmu_hw_info -r smmu_viommu.qemu.alloc"
 E2E_CANWBS="-f edu_s2 -r iort.canwbs.memory_flags -f smmu_hw_info -r smmu_viommu.canwbs.alloc -f smmu_nested"
 # vEVENTQ, MSI behind a nested domain, bad input, a second device (one line)

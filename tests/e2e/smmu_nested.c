@@ -2630,4 +2630,160 @@ TEST_F(smmu_two_edu, bad_input_on_a)
 
 /* ---- end of the events, MSI, bad input and two-device fixtures ---- */
 
+/*
+ * ---- smmu_inv_bench: IOMMU_HWPT_INVALIDATE throughput on a vSMMU ----
+ *
+ * Not a test: figures for make bench-smmu (harness/bench-smmu.sh), which
+ * runs this fixture alone, in the CANWBS boot, on our kernel and on
+ * mainline's. harness/run.sh's plans select fixtures by name and leave it
+ * out of make check.
+ *
+ * The setup is smmu_nested's: a guest stage 1 whose CD has ASID, nested on
+ * the IOAS through a vSMMU and the edu device's vDEVICE, and attached. Each
+ * call passes an array of TLBI_NH_VA commands for that ASID, a different
+ * leaf page each, every one of which must be carried out. After a warm-up,
+ * INV_BENCH_RUNS runs of INV_BENCH_RUN_MS each: the figures are the median
+ * run's calls/s (and commands/s), with the slowest and fastest run's.
+ */
+#define INV_BENCH_RUNS		5
+#define INV_BENCH_RUN_MS	2000
+#define INV_BENCH_WARMUP_MS	500
+#define INV_BENCH_MAX		256
+
+FIXTURE(smmu_inv_bench) {
+	struct edu edu;
+	struct gmem mem;
+	__u32 ioas_id;
+	__u32 s2_id;
+	__u32 viommu_id;
+	__u32 vdev_id;
+	__u32 hwpt_id;
+	struct e2e_viommu_arm_smmuv3_invalidate cmds[INV_BENCH_MAX];
+};
+
+FIXTURE_VARIANT(smmu_inv_bench) {
+	unsigned int n;		/* commands per call */
+};
+
+FIXTURE_VARIANT_ADD(smmu_inv_bench, x1) {
+	.n = 1,
+};
+
+FIXTURE_VARIANT_ADD(smmu_inv_bench, x16) {
+	.n = 16,
+};
+
+FIXTURE_VARIANT_ADD(smmu_inv_bench, x256) {
+	.n = 256,
+};
+
+FIXTURE_SETUP(smmu_inv_bench)
+{
+	__u8 zero[SZ_4K];
+	unsigned int i;
+	size_t off;
+
+	ASSERT_LE(variant->n, INV_BENCH_MAX);
+	ASSERT_EQ(0, edu_open(&self->edu));
+	ASSERT_EQ(0, gmem_alloc(&self->mem, GMEM_IOVA, GMEM_SIZE));
+	memset(zero, 0, sizeof(zero));
+	for (off = G_CD; off <= G_L3; off += SZ_4K)
+		gmem_set(&self->mem, off, zero, sizeof(zero));
+	s1_map(&self->mem, G_L1, G_L2, G_L3, S1_SRC, gpa(&self->mem, G_SRC));
+	s1_map(&self->mem, G_L1, G_L2, G_L3, S1_DST, gpa(&self->mem, G_PAGE_A));
+	s1_write_cd(&self->mem, ASID, G_L1);
+
+	ASSERT_EQ(0, ioas_alloc(self->edu.iommufd, &self->ioas_id));
+	ASSERT_EQ(0, ioas_map(self->edu.iommufd, self->ioas_id, self->mem.va,
+			      self->mem.size, self->mem.iova));
+	ASSERT_EQ(0, hwpt_alloc(&self->edu, self->ioas_id,
+				IOMMU_HWPT_ALLOC_NEST_PARENT,
+				IOMMU_HWPT_DATA_NONE, NULL, 0, &self->s2_id));
+	ASSERT_EQ(0, vfio_attach(&self->edu, self->s2_id, NULL));
+	ASSERT_EQ(0, viommu_alloc(&self->edu, self->s2_id,
+				  E2E_VIOMMU_TYPE_ARM_SMMUV3, &self->viommu_id));
+	ASSERT_EQ(0, vdevice_alloc(&self->edu, self->viommu_id, VSID,
+				   &self->vdev_id));
+	ASSERT_EQ(0, nested_attach(&self->edu, self->viommu_id,
+				   vste_s1(&self->mem), VSTE1_S1,
+				   &self->hwpt_id));
+
+	/* Leaf pages from S1_SRC up: the first two are mapped */
+	for (i = 0; i < variant->n; i++)
+		self->cmds[i] = inv_cmd(CMD_TLBI_NH_VA | CMD0_ASID(ASID),
+					((S1_SRC + i * SZ_4K) & CMD1_VA_MASK) |
+					CMD1_LEAF);
+}
+
+FIXTURE_TEARDOWN(smmu_inv_bench)
+{
+	edu_close(&self->edu);
+	gmem_free(&self->mem);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * Invalidate the whole array, call after call, for at least @ms: calls per
+ * second, or -1 on an error.
+ */
+static double inv_bench_run(FIXTURE_DATA(smmu_inv_bench) *self,
+			    unsigned int n, unsigned int ms)
+{
+	double start = now_s(), t;
+	unsigned long calls = 0;
+	unsigned int i;
+	__u32 done;
+	int ret;
+
+	do {
+		for (i = 0; i < 10; i++) {
+			ret = viommu_invalidate(&self->edu, self->viommu_id,
+						self->cmds, n, &done);
+			if (ret || done != n) {
+				note("HWPT_INVALIDATE of %u TLBI_NH_VA: %s, %u done",
+				     n, strerror(-ret), done);
+				return -1;
+			}
+		}
+		calls += 10;
+		t = now_s() - start;
+	} while (t < ms / 1000.0);
+	return calls / t;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+TEST_F_TIMEOUT(smmu_inv_bench, tlbi_nh_va, 120)
+{
+	double rate[INV_BENCH_RUNS], med;
+	unsigned int n = variant->n, r;
+
+	/* Warm-up: caches, the slab, the command queue */
+	ASSERT_LT(0, inv_bench_run(self, n, INV_BENCH_WARMUP_MS));
+	for (r = 0; r < INV_BENCH_RUNS; r++) {
+		rate[r] = inv_bench_run(self, n, INV_BENCH_RUN_MS);
+		ASSERT_LT(0, rate[r]);
+	}
+	qsort(rate, INV_BENCH_RUNS, sizeof(rate[0]), cmp_double);
+	med = rate[INV_BENCH_RUNS / 2];
+	/* harness/bench-smmu.sh reads this line */
+	note("inv-bench n=%u calls/s=%.1f cmds/s=%.0f runs=%dx%dms min=%.1f max=%.1f",
+	     n, med, med * n, INV_BENCH_RUNS, INV_BENCH_RUN_MS, rate[0],
+	     rate[INV_BENCH_RUNS - 1]);
+}
+
+/* ---- end of smmu_inv_bench ---- */
+
 TEST_HARNESS_MAIN
