@@ -6,6 +6,9 @@
 #   make check       build, boot under QEMU with an emulated SMMUv3, run every test
 #                    (two boots: QEMU's IORT, then one upgraded with CANWBS)
 #   make bench       build, boot and print the figures of tests/bench
+#   make bench-smmu  vSMMU invalidation throughput, ours next to mainline 7.3
+#                    (ROUNDS=N: N rounds, median; builds 'make mainline' first)
+#   make mainline    mainline 7.3 with the test kernel's configuration (build/obj-mainline)
 #   make tree        (re)create build/linux from the base + patches/ (FORCE=1 to discard work)
 #   make export      write build/linux's commits after 'base' back to patches/
 #   make lint        checkpatch --strict, kernel-doc, uAPI identical to mainline
@@ -21,6 +24,7 @@ export CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cmdqv-lts
 BUILD   := build
 KOUT    := $(BUILD)/obj-test
 IMAGE   := $(KOUT)/arch/arm64/boot/Image
+MIMAGE  := $(BUILD)/obj-mainline/arch/arm64/boot/Image
 TESTBIN := $(BUILD)/tests
 
 # What the full run executes, in order: KUnit and test programs in the first
@@ -28,7 +32,7 @@ TESTBIN := $(BUILD)/tests
 TESTS ?= kunit iommufd iommufd_fail_nth smmu_nested $(if $(filter dt,$(BOOT)),,canwbs)
 export KUNIT_GLOB KSFT_ARGS BOOT TIMEOUT
 
-.PHONY: all deps tree export kernel selftests check run bench lint sparse clean
+.PHONY: all deps tree export kernel selftests check run bench bench-smmu mainline lint sparse clean
 
 all: kernel selftests
 
@@ -55,6 +59,14 @@ check: all lint
 bench: all
 	@harness/run.sh $(IMAGE) $(TESTBIN) iommufd_bench
 
+# Mainline 7.3 with the test kernel's configuration, for comparison figures.
+mainline:
+	@harness/mainline.sh
+
+# IOMMU_HWPT_INVALIDATE on a vSMMU: ours and mainline's, same QEMU, one run.
+bench-smmu: all mainline
+	@harness/bench-smmu.sh $(IMAGE) $(MIMAGE) $(TESTBIN)
+
 # Boot what is already built, without rebuilding.
 run:
 	@harness/run.sh $(IMAGE) $(TESTBIN) "$(TESTS)"
@@ -66,4 +78,4 @@ sparse: kernel
 	@harness/sparse.sh
 
 clean:
-	rm -rf $(KOUT) $(TESTBIN) $(BUILD)/run $(BUILD)/logs
+	rm -rf $(KOUT) $(TESTBIN) $(BUILD)/run $(BUILD)/bench-smmu $(BUILD)/logs

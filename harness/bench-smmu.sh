@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# IOMMU_HWPT_INVALIDATE throughput on a vSMMU, our kernel next to mainline's
+# (harness/mainline.sh: 7.3, same configuration), on the same QEMU in one
+# run. Each kernel gets harness/run.sh's two boots: QEMU's IORT, then the
+# table upgraded with CANWBS (so a vSMMU is allowed), where smmu_nested runs
+# only its iort check and fixture smmu_inv_bench. Prints the figures side by
+# side; exits non-zero if either kernel's run had a failure (the figures of
+# a kernel that produced them are still printed).
+#
+#   bench-smmu.sh OUR_IMAGE MAINLINE_IMAGE TESTDIR
+#
+# ROUNDS=N (default 1): boot ours, mainline, ours, mainline… N times each;
+# every figure is then the median of the N rounds' medians. On a shared
+# machine this spreads another load's effect over both kernels.
+. "$(dirname "$0")/lib.sh"
+
+OURS=${1:?usage: bench-smmu.sh OUR_IMAGE MAINLINE_IMAGE TESTDIR}
+MAINLINE=${2:?usage: bench-smmu.sh OUR_IMAGE MAINLINE_IMAGE TESTDIR}
+TESTDIR=${3:?usage: bench-smmu.sh OUR_IMAGE MAINLINE_IMAGE TESTDIR}
+ROUNDS=${ROUNDS:-1}
+OUT=$BUILD/bench-smmu
+ARGS="-r iort.canwbs.memory_flags -f smmu_inv_bench"
+
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number, not '$ROUNDS'"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+: >"$OUT/ours.figures"
+: >"$OUT/mainline.figures"
+status=0
+for ((round = 1; round <= ROUNDS; round++)); do
+	for k in ours mainline; do
+		image=$OURS
+		[ $k = mainline ] && image=$MAINLINE
+		run=$OUT/$k.$round
+		note "round $round/$ROUNDS, $k: $image (host load $(cut -d" " -f1-3 /proc/loadavg))"
+		if ! RUN_OUT=$run KSFT_ARGS=$ARGS "$TOP/harness/run.sh" "$image" \
+			"$TESTDIR" canwbs 2>&1 | tee "$run.verdict" | sed "s/^/$k: /" >&2; then
+			status=1
+		fi
+		# "# inv-bench n=N calls/s=X cmds/s=Y runs=R min=A max=B"
+		grep -a '^# inv-bench ' "$run/console-canwbs.log" 2>/dev/null |
+			tr -d '\r' | sed 's/^# inv-bench //' >>"$OUT/$k.figures" || true
+	done
+done
+
+echo
+echo "IOMMU_HWPT_INVALIDATE on a vSMMU, arrays of TLBI_NH_VA: median of 5 runs of 2 s,"
+[ "$ROUNDS" = 1 ] || echo "then median of $ROUNDS rounds (ours and mainline booted in turn),"
+echo "QEMU TCG, both kernels with KASAN, lockdep and kmemleak (logs in $OUT)"
+awk '
+function val(s, key,    i, f) {
+	for (i = 1; i <= split(s, f, " "); i++)
+		if (index(f[i], key "=") == 1)
+			return substr(f[i], length(key) + 2)
+	return ""
+}
+# Median of the values collected for (k, n), "-" if none.
+function median(k, n,    c, i, j, v, t) {
+	c = cnt[k, n] + 0
+	if (!c)
+		return "-"
+	for (i = 1; i <= c; i++)
+		v[i] = vals[k, n, i]
+	for (i = 2; i <= c; i++)
+		for (j = i; j > 1 && v[j - 1] > v[j]; j--) {
+			t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+		}
+	return c % 2 ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
+}
+{
+	k = FILENAME ~ /ours/ ? "ours" : "main"
+	n = val($0, "n")
+	vals[k, n, ++cnt[k, n]] = val($0, "calls/s") + 0
+	if (!((k, n) in lo) || val($0, "min") + 0 < lo[k, n])
+		lo[k, n] = val($0, "min") + 0
+	if (val($0, "max") + 0 > hi[k, n])
+		hi[k, n] = val($0, "max") + 0
+}
+function cell(k, n,    m) {
+	m = median(k, n)
+	return m == "-" ? sprintf("%10s %10s", "-", "-") : sprintf("%10.0f %10.0f", m, m * n)
+}
+function range(k, n) {
+	return ((k, n) in lo) ? sprintf("%.0f-%.0f", lo[k, n], hi[k, n]) : "-"
+}
+END {
+	fmt = "%-9s | %21s | %21s | %s\n"
+	printf fmt, "TLBI/call", "ours: calls/s cmds/s", "7.3: calls/s cmds/s", "ours/7.3"
+	split("1 16 256", sizes, " ")
+	for (i = 1; i <= 3; i++) {
+		n = sizes[i]
+		r = "-"
+		if (median("ours", n) != "-" && median("main", n) != "-")
+			r = sprintf("%.2f", median("ours", n) / median("main", n))
+		printf fmt, n, cell("ours", n), cell("main", n), r
+	}
+	if (cnt["ours", 1] > 1) {
+		printf "ours/7.3 round by round:"
+		for (i = 1; i <= 3; i++) {
+			n = sizes[i]
+			printf " x%s", n
+			for (j = 1; j <= cnt["ours", n] && j <= cnt["main", n]; j++)
+				printf " %.2f", vals["ours", n, j] / vals["main", n, j]
+			printf ";"
+		}
+		printf "\n"
+	}
+	printf "calls/s of the slowest and fastest 2 s run:"
+	for (i = 1; i <= 3; i++)
+		printf " x%s ours %s, 7.3 %s;", sizes[i], range("ours", sizes[i]),
+		       range("main", sizes[i])
+	printf "\n"
+}' "$OUT/ours.figures" "$OUT/mainline.figures"
+for k in ours mainline; do
+	[ "$(wc -l <"$OUT/$k.figures")" = $((3 * ROUNDS)) ] ||
+		{ echo "$k: figures missing (see $OUT/$k.*/)"; status=1; }
+done
+exit $status
