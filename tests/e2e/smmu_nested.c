@@ -2651,12 +2651,7 @@ TEST_F(smmu_two_edu, bad_input_on_a)
 #define INV_BENCH_MAX		256
 
 FIXTURE(smmu_inv_bench) {
-	struct edu edu;
-	struct gmem mem;
-	__u32 ioas_id;
-	__u32 s2_id;
-	__u32 viommu_id;
-	__u32 vdev_id;
+	FIXTURE_DATA(smmu_nested) n;
 	__u32 hwpt_id;
 	struct e2e_viommu_arm_smmuv3_invalidate cmds[INV_BENCH_MAX];
 };
@@ -2679,33 +2674,13 @@ FIXTURE_VARIANT_ADD(smmu_inv_bench, x256) {
 
 FIXTURE_SETUP(smmu_inv_bench)
 {
-	__u8 zero[SZ_4K];
 	unsigned int i;
-	size_t off;
 
 	ASSERT_LE(variant->n, INV_BENCH_MAX);
-	ASSERT_EQ(0, edu_open(&self->edu));
-	ASSERT_EQ(0, gmem_alloc(&self->mem, GMEM_IOVA, GMEM_SIZE));
-	memset(zero, 0, sizeof(zero));
-	for (off = G_CD; off <= G_L3; off += SZ_4K)
-		gmem_set(&self->mem, off, zero, sizeof(zero));
-	s1_map(&self->mem, G_L1, G_L2, G_L3, S1_SRC, gpa(&self->mem, G_SRC));
-	s1_map(&self->mem, G_L1, G_L2, G_L3, S1_DST, gpa(&self->mem, G_PAGE_A));
-	s1_write_cd(&self->mem, ASID, G_L1);
-
-	ASSERT_EQ(0, ioas_alloc(self->edu.iommufd, &self->ioas_id));
-	ASSERT_EQ(0, ioas_map(self->edu.iommufd, self->ioas_id, self->mem.va,
-			      self->mem.size, self->mem.iova));
-	ASSERT_EQ(0, hwpt_alloc(&self->edu, self->ioas_id,
-				IOMMU_HWPT_ALLOC_NEST_PARENT,
-				IOMMU_HWPT_DATA_NONE, NULL, 0, &self->s2_id));
-	ASSERT_EQ(0, vfio_attach(&self->edu, self->s2_id, NULL));
-	ASSERT_EQ(0, viommu_alloc(&self->edu, self->s2_id,
-				  E2E_VIOMMU_TYPE_ARM_SMMUV3, &self->viommu_id));
-	ASSERT_EQ(0, vdevice_alloc(&self->edu, self->viommu_id, VSID,
-				   &self->vdev_id));
-	ASSERT_EQ(0, nested_attach(&self->edu, self->viommu_id,
-				   vste_s1(&self->mem), VSTE1_S1,
+	/* The device on a guest stage 1, as for the smmu_nested tests */
+	smmu_nested_setup(_metadata, &self->n, NULL);
+	ASSERT_EQ(0, nested_attach(&self->n.edu, self->n.viommu_id,
+				   vste_s1(&self->n.mem), VSTE1_S1,
 				   &self->hwpt_id));
 
 	/* Leaf pages from S1_SRC up: the first two are mapped */
@@ -2717,8 +2692,7 @@ FIXTURE_SETUP(smmu_inv_bench)
 
 FIXTURE_TEARDOWN(smmu_inv_bench)
 {
-	edu_close(&self->edu);
-	gmem_free(&self->mem);
+	smmu_nested_teardown(_metadata, &self->n, NULL);
 }
 
 static double now_s(void)
@@ -2744,7 +2718,7 @@ static double inv_bench_run(FIXTURE_DATA(smmu_inv_bench) *self,
 
 	do {
 		for (i = 0; i < 10; i++) {
-			ret = viommu_invalidate(&self->edu, self->viommu_id,
+			ret = viommu_invalidate(&self->n.edu, self->n.viommu_id,
 						self->cmds, n, &done);
 			if (ret || done != n) {
 				note("HWPT_INVALIDATE of %u TLBI_NH_VA: %s, %u done",
