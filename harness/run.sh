@@ -30,6 +30,11 @@ LOG2=$OUT/console-canwbs.log
 # smmu_inv_bench is never selected here: only make bench-smmu runs it.
 E2E_QEMU="-f edu_s2 -r iort.qemu.memory_flags -f smmu_hw_info -r smmu_viommu.qemu.alloc"
 E2E_CANWBS="-f edu_s2 -r iort.canwbs.memory_flags -f smmu_hw_info -r smmu_viommu.canwbs.alloc -f smmu_nested"
+# Tegra241 CMDQV types, which QEMU's SMMU refuses, with and without CANWBS
+for v in qemu canwbs; do
+	r="-r smmu_viommu.$v.cmdqv_type_refused -r smmu_viommu.$v.cmdqv_hw_queue_refused"
+	if [ $v = qemu ]; then E2E_QEMU+=" $r"; else E2E_CANWBS+=" $r"; fi
+done
 # vEVENTQ, MSI behind a nested domain, bad input, a second device (one line)
 E2E_CANWBS+=" -f smmu_vevent -f smmu_msi -f smmu_bad_input -f smmu_two_edu"
 # A device-tree boot has no IORT to check.

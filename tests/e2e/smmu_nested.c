@@ -105,6 +105,15 @@
 #define E2E_VIOMMU_TYPE_ARM_SMMUV3		1
 #define E2E_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3	1
 
+/* Tegra241 CMDQV uAPI, the same header: types QEMU has no hardware for */
+#define E2E_VIOMMU_TYPE_TEGRA241_CMDQV		2
+#define E2E_HW_QUEUE_TYPE_TEGRA241_CMDQV	1
+
+struct e2e_viommu_tegra241_cmdqv {
+	__u64 out_vintf_mmap_offset;
+	__u64 out_vintf_mmap_length;
+};
+
 struct e2e_hwpt_arm_smmuv3 {
 	__u64 ste[2];		/* little endian */
 };
@@ -1128,6 +1137,76 @@ TEST_F(smmu_viommu, alloc)
 	}
 	ASSERT_EQ(0, ret);
 	ASSERT_EQ(0, iommufd_destroy(self->edu.iommufd, viommu_id));
+}
+
+/*
+ * A CMDQV vIOMMU needs Tegra241 CMDQV hardware, which QEMU's SMMU does not
+ * have: refused with EOPNOTSUPP whether a vSMMU is possible or not, the data
+ * left as it was, and nothing allocated (the nesting parent is free again).
+ */
+TEST_F(smmu_viommu, cmdqv_type_refused)
+{
+	struct e2e_viommu_tegra241_cmdqv data;
+	struct iommu_viommu_alloc cmd = {
+		.size = sizeof(cmd),
+		.type = E2E_VIOMMU_TYPE_TEGRA241_CMDQV,
+		.dev_id = self->edu.dev_id,
+		.hwpt_id = self->s2_id,
+		.data_len = sizeof(data),
+		.data_uptr = (uintptr_t)&data,
+	};
+
+	memset(&data, 0x5a, sizeof(data));
+	ASSERT_EQ(-1, ioctl(self->edu.iommufd, IOMMU_VIOMMU_ALLOC, &cmd));
+	ASSERT_EQ(EOPNOTSUPP, errno);
+	ASSERT_EQ(0x5a5a5a5a5a5a5a5aULL, data.out_vintf_mmap_offset);
+	ASSERT_EQ(0x5a5a5a5a5a5a5a5aULL, data.out_vintf_mmap_length);
+	/* Without data, too */
+	cmd.data_len = 0;
+	cmd.data_uptr = 0;
+	ASSERT_EQ(-1, ioctl(self->edu.iommufd, IOMMU_VIOMMU_ALLOC, &cmd));
+	ASSERT_EQ(EOPNOTSUPP, errno);
+
+	/* The nesting parent still backs a vSMMU where one is possible */
+	if (variant->canwbs) {
+		__u32 viommu_id;
+
+		ASSERT_EQ(0, viommu_alloc(&self->edu, self->s2_id,
+					  E2E_VIOMMU_TYPE_ARM_SMMUV3,
+					  &viommu_id));
+		ASSERT_EQ(0, iommufd_destroy(self->edu.iommufd, viommu_id));
+	}
+}
+
+/*
+ * Nor does a vSMMU have CMDQV queues: that HW queue type is refused, and
+ * the queue memory is not left pinned.
+ */
+TEST_F(smmu_viommu, cmdqv_hw_queue_refused)
+{
+	struct iommu_hw_queue_alloc cmd = {
+		.size = sizeof(cmd),
+		.type = E2E_HW_QUEUE_TYPE_TEGRA241_CMDQV,
+		.nesting_parent_iova = GMEM_IOVA,
+		.length = SZ_4K,
+	};
+	__u32 viommu_id;
+	int ret;
+
+	/* Without CANWBS (boot 1) there is no vSMMU to ask */
+	ret = viommu_alloc(&self->edu, self->s2_id, E2E_VIOMMU_TYPE_ARM_SMMUV3,
+			   &viommu_id);
+	if (!variant->canwbs) {
+		ASSERT_EQ(-EOPNOTSUPP, ret);
+		return;
+	}
+	ASSERT_EQ(0, ret);
+	cmd.viommu_id = viommu_id;
+	ASSERT_EQ(-1, ioctl(self->edu.iommufd, IOMMU_HW_QUEUE_ALLOC, &cmd));
+	ASSERT_EQ(EOPNOTSUPP, errno);
+	ASSERT_EQ(0, iommufd_destroy(self->edu.iommufd, viommu_id));
+	ASSERT_EQ(0, ioas_unmap(self->edu.iommufd, self->ioas_id,
+				self->mem.iova, self->mem.size));
 }
 
 /*
