@@ -1124,19 +1124,28 @@ FIXTURE_TEARDOWN(smmu_viommu)
 	gmem_free(&self->mem);
 }
 
+/*
+ * A vSMMU on the fixture's nesting parent: allocated where the boot allows
+ * one (CANWBS); where it does not, the refusal is checked and there is none.
+ */
+static bool smmu_viommu_vsmmu(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(smmu_viommu) *self,
+			      const FIXTURE_VARIANT(smmu_viommu) *variant,
+			      __u32 *viommu_id)
+{
+	int ret = viommu_alloc(&self->edu, self->s2_id,
+			       E2E_VIOMMU_TYPE_ARM_SMMUV3, viommu_id);
+
+	EXPECT_EQ(variant->canwbs ? 0 : -EOPNOTSUPP, ret);
+	return !ret;
+}
+
 TEST_F(smmu_viommu, alloc)
 {
 	__u32 viommu_id;
-	int ret;
 
-	ret = viommu_alloc(&self->edu, self->s2_id, E2E_VIOMMU_TYPE_ARM_SMMUV3,
-			   &viommu_id);
-	if (!variant->canwbs) {
-		ASSERT_EQ(-EOPNOTSUPP, ret);
-		return;
-	}
-	ASSERT_EQ(0, ret);
-	ASSERT_EQ(0, iommufd_destroy(self->edu.iommufd, viommu_id));
+	if (smmu_viommu_vsmmu(_metadata, self, variant, &viommu_id))
+		ASSERT_EQ(0, iommufd_destroy(self->edu.iommufd, viommu_id));
 }
 
 /*
@@ -1168,14 +1177,9 @@ TEST_F(smmu_viommu, cmdqv_type_refused)
 	ASSERT_EQ(EOPNOTSUPP, errno);
 
 	/* The nesting parent still backs a vSMMU where one is possible */
-	if (variant->canwbs) {
-		__u32 viommu_id;
-
-		ASSERT_EQ(0, viommu_alloc(&self->edu, self->s2_id,
-					  E2E_VIOMMU_TYPE_ARM_SMMUV3,
-					  &viommu_id));
-		ASSERT_EQ(0, iommufd_destroy(self->edu.iommufd, viommu_id));
-	}
+	if (smmu_viommu_vsmmu(_metadata, self, variant, &cmd.out_viommu_id))
+		ASSERT_EQ(0, iommufd_destroy(self->edu.iommufd,
+					     cmd.out_viommu_id));
 }
 
 /*
@@ -1191,16 +1195,10 @@ TEST_F(smmu_viommu, cmdqv_hw_queue_refused)
 		.length = SZ_4K,
 	};
 	__u32 viommu_id;
-	int ret;
 
 	/* Without CANWBS (boot 1) there is no vSMMU to ask */
-	ret = viommu_alloc(&self->edu, self->s2_id, E2E_VIOMMU_TYPE_ARM_SMMUV3,
-			   &viommu_id);
-	if (!variant->canwbs) {
-		ASSERT_EQ(-EOPNOTSUPP, ret);
+	if (!smmu_viommu_vsmmu(_metadata, self, variant, &viommu_id))
 		return;
-	}
-	ASSERT_EQ(0, ret);
 	cmd.viommu_id = viommu_id;
 	ASSERT_EQ(-1, ioctl(self->edu.iommufd, IOMMU_HW_QUEUE_ALLOC, &cmd));
 	ASSERT_EQ(EOPNOTSUPP, errno);
