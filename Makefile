@@ -2,7 +2,11 @@
 # harness that builds, boots and tests it. See README.md.
 #
 #   make deps        install build and test tools (root; Debian 12)
-#   make             build the arm64 test kernel and the test programs
+#   make             the product: Grace host kernel packages (linux-image,
+#                    linux-headers) from Debian's arm64 config + the series,
+#                    in build/packages; resumes where it stopped
+#   make package-config  only merge and check that config (part of make check)
+#   make all         build the arm64 test kernel and the test programs
 #   make check       build, boot under QEMU with an emulated SMMUv3, run every test
 #                    (two boots: QEMU's IORT, then one upgraded with CANWBS)
 #   make bench       build, boot and print the figures of tests/bench
@@ -32,9 +36,20 @@ TESTBIN := $(BUILD)/tests
 TESTS ?= kunit iommufd iommufd_fail_nth smmu_nested $(if $(filter dt,$(BOOT)),,canwbs)
 export KUNIT_GLOB KSFT_ARGS BOOT TIMEOUT
 
-.PHONY: all deps tree export kernel selftests check run bench bench-smmu mainline lint sparse clean
+.PHONY: all deps tree export kernel selftests check run bench bench-smmu mainline lint sparse clean \
+	package package-config
+
+.DEFAULT_GOAL := package
 
 all: kernel selftests
+
+package:
+	@harness/tree.sh ensure
+	@harness/package.sh build
+
+package-config:
+	@harness/tree.sh ensure
+	@harness/package.sh config
 
 deps:
 	@harness/deps.sh
@@ -52,7 +67,7 @@ kernel:
 selftests: kernel
 	@harness/selftests.sh $(TESTBIN)
 
-check: all lint
+check: all lint package-config
 	@harness/run.sh $(IMAGE) $(TESTBIN) "$(TESTS)"
 
 # Figures (object memory, ioctl timing) measured in the test guest.

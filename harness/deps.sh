@@ -37,8 +37,10 @@ if [ "$native" != arm64 ] && ! dpkg --print-foreign-architectures | grep -qx arm
 fi
 
 pkgs=(make gcc libc6-dev ccache sparse bc bison flex perl python3 libssl-dev
-	libelf-dev cpio gzip xz-utils file kmod rsync git procps coreutils dwarves)
-[ "$native" != arm64 ] && pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+	libelf-dev cpio gzip xz-utils file kmod rsync git procps coreutils dwarves
+	dpkg-dev debhelper)
+# The packages' linux-headers carries kernel tools built for arm64 (sign-file)
+[ "$native" != arm64 ] && pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libssl-dev:arm64)
 bpo_pkgs=(qemu-system-arm qemu-efi-aarch64)
 
 missing=()

@@ -34,6 +34,8 @@ busybox_deb() {
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
+# mktemp's 0700 would be the guest's /: tests run programs as other users too
+chmod 755 "$root"
 mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,tests,usr/bin,usr/sbin}
 dpkg-deb --fsys-tarfile "$(busybox_deb)" | tar -xO ./bin/busybox >"$root/bin/busybox"
 chmod 755 "$root/bin/busybox"

@@ -30,9 +30,11 @@ LOG2=$OUT/console-canwbs.log
 # smmu_inv_bench is never selected here: only make bench-smmu runs it.
 E2E_QEMU="-f edu_s2 -r iort.qemu.memory_flags -f smmu_hw_info -r smmu_viommu.qemu.alloc"
 E2E_CANWBS="-f edu_s2 -r iort.canwbs.memory_flags -f smmu_hw_info -r smmu_viommu.canwbs.alloc -f smmu_nested"
-# Tegra241 CMDQV types, which QEMU's SMMU refuses, with and without CANWBS
+# Tegra241 CMDQV types, which QEMU's SMMU refuses, with and without CANWBS;
+# and the host probe, which runs first (the order is the file's)
 for v in qemu canwbs; do
 	r="-r smmu_viommu.$v.cmdqv_type_refused -r smmu_viommu.$v.cmdqv_hw_queue_refused"
+	r+=" -r probe.$v.report -r probe.$v.bad_input"
 	if [ $v = qemu ]; then E2E_QEMU+=" $r"; else E2E_CANWBS+=" $r"; fi
 done
 # vEVENTQ, MSI behind a nested domain, bad input, a second device (one line)

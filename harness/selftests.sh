@@ -14,7 +14,7 @@ need_tools make "${CROSS}gcc"
 [ -d "$KOUT/usr/include/linux" ] || die "no uAPI headers in $KOUT/usr/include; run 'make kernel' first"
 mkdir -p "$OUT" "$(dirname "$LOG")"
 
-PROGS="iommufd iommufd_fail_nth iommufd_bench smmu_nested"
+PROGS="iommufd iommufd_fail_nth iommufd_bench smmu_nested cmdqv-probe"
 # A failed build must not leave an older binary for a later run to trust.
 for t in $PROGS; do
 	rm -f "$OUT/$t"
@@ -43,6 +43,14 @@ if ! "${CROSS}gcc" -static -O2 -Wall -Werror -isystem "$KOUT/usr/include" \
 	"$TOP/tests/e2e/smmu_nested.c" >>"$LOG" 2>&1; then
 	tail -n 20 "$LOG" >&2
 	die "smmu_nested build failed (log: $LOG)"
+fi
+# The host capability probe, which the end-to-end cases run first.
+note "building probe/cmdqv-probe"
+# (sysfs paths are bounded by snprintf; truncation is not an error there)
+if ! "${CROSS}gcc" -static -O2 -Wall -Werror -Wno-format-truncation \
+	-isystem "$KOUT/usr/include" -o "$OUT/cmdqv-probe" "$TOP/probe/cmdqv-probe.c" >>"$LOG" 2>&1; then
+	tail -n 20 "$LOG" >&2
+	die "cmdqv-probe build failed (log: $LOG)"
 fi
 for t in $PROGS; do
 	file "$OUT/$t" | grep -q 'statically linked' ||

@@ -52,6 +52,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -744,6 +746,190 @@ static int viommu_invalidate(struct edu *edu, __u32 viommu_id,
 	ret = ioctl(edu->iommufd, IOMMU_HWPT_INVALIDATE, &cmd) ? -errno : 0;
 	*done = cmd.entry_num;
 	return ret;
+}
+
+static int edu_find_nth(unsigned int nth, char *bdf, size_t len);
+
+/*
+ * probe: the host capability probe (probe/cmdqv-probe.c), run first, as an
+ * admin would, with both edus given to vfio-pci: what it reports for QEMU's
+ * SMMUv3 without and with CANWBS, and one line and its exit status for each
+ * host where there is nothing to ask.
+ */
+#define PROBE			"/tests/cmdqv-probe"
+#define PROBE_NOBODY		65534
+
+/*
+ * Run the probe (as @uid if not 0, from a copy anybody may run); its exit
+ * status, its output in @out
+ */
+static int probe_run(char *out, size_t len, uid_t uid, const char *arg1,
+		     const char *arg2, const char *arg3)
+{
+	const char *prog = uid ? "/tmp/cmdqv-probe" : PROBE;
+	const char *argv[] = { prog, arg1, arg2, arg3, NULL };
+	size_t total = 0;
+	int fds[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	if (uid && system("cp " PROBE " /tmp/cmdqv-probe && chmod 755 /tmp /tmp/cmdqv-probe"))
+		return -1;
+	if (pipe(fds))
+		return -1;
+	pid = fork();
+	if (!pid) {
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		close(fds[0]);
+		if (uid && (setgid(uid) || setuid(uid)))
+			_exit(127);
+		execv(prog, (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], out + total, len - 1 - total)) > 0)
+		total += n;
+	out[total] = '\0';
+	close(fds[0]);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static unsigned int count_of(const char *s, const char *what)
+{
+	unsigned int n = 0;
+
+	while ((s = strstr(s, what))) {
+		n++;
+		s += strlen(what);
+	}
+	return n;
+}
+
+FIXTURE(probe) {
+	char out[8192];
+};
+
+FIXTURE_VARIANT(probe) {
+	bool canwbs;
+};
+
+FIXTURE_VARIANT_ADD(probe, qemu) {
+	.canwbs = false,
+};
+
+FIXTURE_VARIANT_ADD(probe, canwbs) {
+	.canwbs = true,
+};
+
+FIXTURE_SETUP(probe)
+{
+	char bdf[32];
+	unsigned int i;
+
+	for (i = 0; i != 2; i++) {
+		ASSERT_EQ(0, edu_find_nth(i, bdf, sizeof(bdf)));
+		ASSERT_EQ(0, edu_bind_vfio_pci(bdf));
+	}
+}
+
+FIXTURE_TEARDOWN(probe)
+{
+}
+
+/* Both edus, each behind QEMU's SMMUv3; a vSMMU only with CANWBS; no CMDQV */
+TEST_F(probe, report)
+{
+	int want = variant->canwbs ? 0 : 1;
+
+	ASSERT_EQ(want, probe_run(self->out, sizeof(self->out), 0, "--json",
+				  NULL, NULL));
+	TH_LOG("%s", self->out);
+	ASSERT_EQ(1, count_of(self->out, "\"device\": \"0000:00:01.0\""));
+	ASSERT_EQ(1, count_of(self->out, "\"device\": \"0000:00:02.0\""));
+	ASSERT_EQ(2, count_of(self->out, "\"nesting\": true"));
+	ASSERT_EQ(2, count_of(self->out, "\"cmdqv\": null"));
+	ASSERT_EQ(variant->canwbs ? 2 : 0,
+		  count_of(self->out, "\"accel_vsmmu\": true"));
+	ASSERT_EQ(variant->canwbs ? 0 : 2,
+		  count_of(self->out, "the root complex is not CANWBS"));
+
+	/* The same, for people: one line per device */
+	ASSERT_EQ(want, probe_run(self->out, sizeof(self->out), 0, NULL, NULL,
+				  NULL));
+	ASSERT_EQ(2, count_of(self->out, "\n"));
+	ASSERT_EQ(2, count_of(self->out, "; no CMDQV"));
+	ASSERT_EQ(variant->canwbs ? 2 : 0,
+		  count_of(self->out, "accelerated vSMMU possible"));
+}
+
+/* A fake root for the probe: @dev_iommu a node like /dev/iommu, @smmu one */
+static int probe_fake_root(const char *dir, bool dev_iommu, const char *smmu)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "mkdir -p %s/dev %s/sys/class/iommu", dir,
+		 dir);
+	if (system(path))
+		return -1;
+	if (dev_iommu) {
+		snprintf(path, sizeof(path), "%s/dev/iommu", dir);
+		if (stat("/dev/iommu", &st) ||
+		    (mknod(path, S_IFCHR | 0600, st.st_rdev) && errno != EEXIST))
+			return -1;
+	}
+	if (smmu) {
+		snprintf(path, sizeof(path), "mkdir -p %s/sys/class/iommu/%s/devices",
+			 dir, smmu);
+		if (system(path))
+			return -1;
+	}
+	return 0;
+}
+
+/* Each host with nothing to ask: one clear line and the documented status */
+TEST_F(probe, bad_input)
+{
+	/* Usage */
+	ASSERT_EQ(2, probe_run(self->out, sizeof(self->out), 0, "--bogus",
+			       NULL, NULL));
+	ASSERT_EQ(1, count_of(self->out, "\n"));
+	ASSERT_EQ(1, count_of(self->out, "usage:"));
+
+	/* Not root: /dev/iommu is root's */
+	ASSERT_EQ(3, probe_run(self->out, sizeof(self->out), PROBE_NOBODY,
+			       NULL, NULL, NULL));
+	ASSERT_EQ(1, count_of(self->out, "\n"));
+	ASSERT_EQ(1, count_of(self->out, "permission denied"));
+
+	/* No iommufd in the kernel */
+	ASSERT_EQ(0, probe_fake_root("/tmp/probe-no-iommufd", false, NULL));
+	ASSERT_EQ(4, probe_run(self->out, sizeof(self->out), 0, "--root",
+			       "/tmp/probe-no-iommufd", NULL));
+	ASSERT_EQ(1, count_of(self->out, "\n"));
+	ASSERT_EQ(1, count_of(self->out, "no iommufd"));
+
+	/* iommufd but no SMMUv3 */
+	ASSERT_EQ(0, probe_fake_root("/tmp/probe-no-smmu", true, NULL));
+	ASSERT_EQ(5, probe_run(self->out, sizeof(self->out), 0, "--root",
+			       "/tmp/probe-no-smmu", NULL));
+	ASSERT_EQ(1, count_of(self->out, "\n"));
+	ASSERT_EQ(1, count_of(self->out, "no SMMUv3"));
+
+	/* An SMMUv3, but nothing behind it bound to vfio-pci */
+	ASSERT_EQ(0, probe_fake_root("/tmp/probe-no-vfio", true, "smmu3.0x0"));
+	ASSERT_EQ(5, probe_run(self->out, sizeof(self->out), 0, "--root",
+			       "/tmp/probe-no-vfio", NULL));
+	ASSERT_EQ(1, count_of(self->out, "\n"));
+	ASSERT_EQ(1, count_of(self->out, "bound to vfio-pci"));
+
+	/* The same in JSON: one object with the status */
+	ASSERT_EQ(5, probe_run(self->out, sizeof(self->out), 0, "--json",
+			       "--root", "/tmp/probe-no-vfio"));
+	ASSERT_EQ(1, count_of(self->out, "\"status\": 5"));
 }
 
 /*
