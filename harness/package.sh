@@ -6,7 +6,7 @@
 #                       (what CI runs; about a minute)
 #   package.sh build    config, then build linux-image/linux-headers .debs
 #                       into build/packages (hours on 2 cores; resumes)
-#   package.sh smoke    boot the built kernel under the test QEMU machine
+#   package.sh probe    config, then only the static cmdqv-probe for the packages
 . "$(dirname "$0")/lib.sh"
 
 POUT=${POUT:-$BUILD/obj-pkg}
@@ -79,13 +79,28 @@ configure() {
 	note "config: Debian's $DEBIAN_CONFIG ($CONFIG_VERSION) + $(basename "$FRAGMENT"): every option in place ($POUT/.config)"
 }
 
+# The probe, static, beside the packages: against this tree's uAPI headers
+build_probe() {
+	pmake -s headers >>"$LOG" 2>&1 || die "headers failed (log: $LOG)"
+	"${CROSS}gcc" -static -O2 -Wall -Werror -Wno-format-truncation \
+		-isystem "$POUT/usr/include" -o "$PKGDIR/cmdqv-probe" \
+		"$TOP/probe/cmdqv-probe.c" || die "cmdqv-probe build failed"
+	note "probe: $PKGDIR/cmdqv-probe"
+}
+
 build() {
 	local start=$(date +%s) debs
 	configure
+	build_probe
 	note "building linux-image and linux-headers (resumes where it stopped; log: $LOG)"
 	# The .debs go next to the objects' parent by default; collect them after.
+	# Progress: a line per 1000 build steps, errors and the packages made
 	if ! pmake -j"$(($(nproc) + 1))" KDEB_PKGVERSION="$CONFIG_VERSION+cmdqv1" \
-		bindeb-pkg 2>&1 | tee -a "$LOG" | grep --line-buffered -E '^  (CC|LD|AR) .*\.ko$|^dpkg-deb|^  [A-Z]+ +vmlinux$|error' >&2; then
+		bindeb-pkg 2>&1 | tee -a "$LOG" | awk -v t0="$start" '
+			/^  [A-Z]+/ { if (++n % 1000 == 0) printf ">> %d build steps (%d min)\n", n, (systime() - t0) / 60 }
+			/ error: |^make.*Error [0-9]/ { print }
+			/^dpkg-deb: building package/ { print }
+			{ fflush() }' >&2; then
 		die "package build failed (log: $LOG)"
 	fi
 	grep -q "dpkg-deb: building package 'linux-image" "$LOG" || die "no package built (log: $LOG)"
@@ -95,10 +110,12 @@ build() {
 	note "built in $(($(date +%s) - start)) s:"
 	ls -l $debs >&2
 	echo "install on the Grace host:  sudo apt install $(for d in $debs; do printf './%s ' "$(basename "$d")"; done)"
+	echo "then, after a reboot into it:  sudo ./cmdqv-probe   (it is in $PKGDIR)"
 }
 
 case ${1:-build} in
 config) configure ;;
+probe) configure && build_probe ;;
 build) build ;;
-*) die "usage: package.sh config|build" ;;
+*) die "usage: package.sh config|probe|build" ;;
 esac
