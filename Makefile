@@ -6,6 +6,7 @@
 #                    linux-headers) from Debian's arm64 config + the series,
 #                    in build/packages; resumes where it stopped
 #   make package-config  only merge and check that config (part of make check)
+#   make package-smoke   boot the packaged kernel under the test QEMU, run the probe
 #   make all         build the arm64 test kernel and the test programs
 #   make check       build, boot under QEMU with an emulated SMMUv3, run every test
 #                    (two boots: QEMU's IORT, then one upgraded with CANWBS)
@@ -37,7 +38,7 @@ TESTS ?= kunit iommufd iommufd_fail_nth smmu_nested $(if $(filter dt,$(BOOT)),,c
 export KUNIT_GLOB KSFT_ARGS BOOT TIMEOUT
 
 .PHONY: all deps tree export kernel selftests check run bench bench-smmu mainline lint sparse clean \
-	package package-config
+	package package-config package-smoke
 
 .DEFAULT_GOAL := package
 
@@ -50,6 +51,10 @@ package:
 package-config:
 	@harness/tree.sh ensure
 	@harness/package.sh config
+
+# Boot what 'make' built on the test machine and run the probe there.
+package-smoke:
+	@harness/package.sh smoke
 
 deps:
 	@harness/deps.sh

@@ -7,6 +7,8 @@
 #   package.sh build    config, then build linux-image/linux-headers .debs
 #                       into build/packages (hours on 2 cores; resumes)
 #   package.sh probe    config, then only the static cmdqv-probe for the packages
+#   package.sh smoke    boot the packaged kernel on the test QEMU machine and
+#                       run the probe there (SMOKE_IMAGE=… boots another Image)
 . "$(dirname "$0")/lib.sh"
 
 POUT=${POUT:-$BUILD/obj-pkg}
@@ -111,11 +113,58 @@ build() {
 	ls -l $debs >&2
 	echo "install on the Grace host:  sudo apt install $(for d in $debs; do printf './%s ' "$(basename "$d")"; done)"
 	echo "then, after a reboot into it:  sudo ./cmdqv-probe   (it is in $PKGDIR)"
+	smoke
+}
+
+# The modules a VMM needs (and what they need), from the packaged kernel's own
+# modules.dep, uncompressed into $1 with their load order in $1/order
+stage_modules() {
+	local dir=$1 mods rel m
+	rel=$(pmake -s kernelrelease)
+	mods=$(ls -d "$POUT"/debian/linux-image*/lib/modules/"$rel" 2>/dev/null | head -n1)
+	[ -n "$mods" ] || die "no staged modules for $rel in $POUT/debian: run 'make' first"
+	mkdir -p "$dir"
+	: >"$dir/order"
+	# modules.dep lists a module's dependencies after it, deepest last
+	for m in vfio-pci iommufd; do
+		grep -E "/$m\.ko(\.xz)?:" "$mods/modules.dep" | tr -d ':' | tr ' ' '\n' | tac
+	done | awk 'NF && !seen[$0]++' | while read -r m; do
+		xz -dc -f "$mods/$m" >"$dir/$(basename "${m%.xz}")"
+		basename "${m%.xz}" >>"$dir/order"
+	done
+}
+
+# Boot the packaged kernel on the test machine (QEMU's IORT, no CANWBS): it
+# must reach /init, load iommufd and VFIO, and the probe must see the SMMUv3
+# and the edu and say why there is no accelerated vSMMU there (status 1).
+smoke() {
+	local image=${SMOKE_IMAGE:-$POUT/arch/arm64/boot/Image} out=$BUILD/run-pkg
+	local tests=$out/tests rc
+	[ -f "$image" ] || die "no packaged kernel at $image: run 'make' first"
+	rm -rf "$out" && mkdir -p "$tests"
+	[ -n "${SMOKE_IMAGE:-}" ] || stage_modules "$tests/modules"
+	install -m 755 "$TOP/probe/smoke.sh" "$tests/smoke.sh"
+	if [ -f "$PKGDIR/cmdqv-probe" ]; then
+		install -m 755 "$PKGDIR/cmdqv-probe" "$tests/"
+	else
+		install -m 755 "$BUILD/tests/cmdqv-probe" "$tests/"
+	fi
+	echo "kselftest smoke.sh" >"$out/plan"
+	"$TOP/harness/initramfs.sh" "$out/initramfs.cpio.gz" "$tests" "$out/plan"
+	TIMEOUT=${TIMEOUT:-600} "$TOP/harness/boot.sh" "$image" \
+		"$out/initramfs.cpio.gz" "$out/console.log" kunit.enable=0
+	rc=$(sed -n 's/^@@@ cmdqv-end kselftest:smoke.sh rc=\([0-9]*\).*/\1/p' "$out/console.log" | tr -d '\r')
+	grep -a -m1 "Linux version" "$out/console.log" >&2 || true
+	grep -a -E '^0000:00:0[12].0 behind smmu3' "$out/console.log" >&2 || true
+	[ "$rc" = 1 ] && grep -aq '"accel_vsmmu": false' "$out/console.log" ||
+		die "smoke boot failed (probe status '${rc:-none}', want 1; log: $out/console.log)"
+	note "smoke boot: the packaged kernel boots, loads iommufd and VFIO, and the probe answers (log: $out/console.log)"
 }
 
 case ${1:-build} in
 config) configure ;;
 probe) configure && build_probe ;;
 build) build ;;
-*) die "usage: package.sh config|probe|build" ;;
+smoke) smoke ;;
+*) die "usage: package.sh config|probe|build|smoke" ;;
 esac
