@@ -47,3 +47,20 @@ need_tools() {
 
 # A command that fails unexpectedly still ends with one line saying where.
 trap 'echo "error: $(basename "$0"): \"$BASH_COMMAND\" failed (line $LINENO)" >&2' ERR
+
+# Download Debian package SPEC (name[:arch]=version) as DEB once, into the
+# cache, and check it against its pinned SHA-256; a mismatch moves it aside.
+fetch_pinned_deb() {
+	local spec=$1 deb=$2 sha=$3
+	mkdir -p "$(dirname "$deb")"
+	if [ ! -f "$deb" ]; then
+		note "downloading $spec"
+		(cd "$(dirname "$deb")" &&
+			apt-get download "$spec" >/dev/null 2>apt-download.log) ||
+			die "apt-get download $spec failed (see $(dirname "$deb")/apt-download.log); run 'make deps' to set up apt (and arm64), then retry"
+	fi
+	if ! echo "$sha  $deb" | sha256sum --quiet -c - >/dev/null 2>&1; then
+		mv -f "$deb" "$deb.bad"
+		die "checksum mismatch for $(basename "$deb") (moved to .bad); expected sha256 $sha: check the apt mirror, then retry"
+	fi
+}

@@ -35,17 +35,7 @@ pmake() {
 }
 
 fetch_debian_config() {
-	mkdir -p "$(dirname "$CONFIG_DEB")"
-	if [ ! -f "$CONFIG_DEB" ]; then
-		note "downloading $CONFIG_PKG:arm64=$CONFIG_VERSION"
-		(cd "$(dirname "$CONFIG_DEB")" &&
-			apt-get download "$CONFIG_PKG:arm64=$CONFIG_VERSION" >/dev/null 2>apt-download.log) ||
-			die "apt-get download $CONFIG_PKG:arm64=$CONFIG_VERSION failed (see $(dirname "$CONFIG_DEB")/apt-download.log); run 'make deps' (arm64 multiarch), then retry"
-	fi
-	if ! echo "$CONFIG_SHA256  $CONFIG_DEB" | sha256sum --quiet -c - >/dev/null 2>&1; then
-		mv -f "$CONFIG_DEB" "$CONFIG_DEB.bad"
-		die "checksum mismatch for $(basename "$CONFIG_DEB") (moved to .bad); expected sha256 $CONFIG_SHA256"
-	fi
+	fetch_pinned_deb "$CONFIG_PKG:arm64=$CONFIG_VERSION" "$CONFIG_DEB" "$CONFIG_SHA256"
 	dpkg-deb --fsys-tarfile "$CONFIG_DEB" |
 		tar -xO "./usr/src/$CONFIG_PKG/$DEBIAN_CONFIG.xz" | xz -dc >"$POUT/debian.config" ||
 		die "no $DEBIAN_CONFIG in $(basename "$CONFIG_DEB")"

@@ -31,17 +31,7 @@ series_digest() {
 }
 
 fetch_base() {
-	mkdir -p "$(dirname "$BASE_DEB")"
-	if [ ! -f "$BASE_DEB" ]; then
-		note "downloading $BASE_PKG=$BASE_VERSION"
-		(cd "$(dirname "$BASE_DEB")" &&
-			apt-get download "$BASE_PKG=$BASE_VERSION" >/dev/null 2>apt-download.log) ||
-			die "apt-get download $BASE_PKG=$BASE_VERSION failed (see $(dirname "$BASE_DEB")/apt-download.log); run 'make deps' to set up apt, then retry"
-	fi
-	if ! echo "$BASE_SHA256  $BASE_DEB" | sha256sum --quiet -c - >/dev/null 2>&1; then
-		mv -f "$BASE_DEB" "$BASE_DEB.bad"
-		die "checksum mismatch for $(basename "$BASE_DEB") (moved to .bad); expected sha256 $BASE_SHA256: check the apt mirror, then retry"
-	fi
+	fetch_pinned_deb "$BASE_PKG=$BASE_VERSION" "$BASE_DEB" "$BASE_SHA256"
 }
 
 git_tree() {
