@@ -10,6 +10,8 @@
 #   make all         build the arm64 test kernel and the test programs
 #   make check       build, boot under QEMU with an emulated SMMUv3, run every test
 #                    (two boots: QEMU's IORT, then one upgraded with CANWBS)
+#   make vmm         the real-VMM stage: Debian's QEMU 11.1 inside the test guest
+#                    (KVM at the emulated EL2) gives its guest an accelerated vSMMU
 #   make bench       build, boot and print the figures of tests/bench
 #   make bench-smmu  vSMMU invalidation throughput, ours next to mainline 7.3
 #                    (ROUNDS=N: N rounds, median; builds 'make mainline' first)
@@ -38,7 +40,7 @@ TESTS ?= kunit iommufd iommufd_fail_nth smmu_nested $(if $(filter dt,$(BOOT)),,c
 export KUNIT_GLOB KSFT_ARGS BOOT TIMEOUT
 
 .PHONY: all deps tree export kernel selftests check run bench bench-smmu mainline lint sparse clean \
-	package package-config package-smoke
+	package package-config package-smoke vmm
 
 .DEFAULT_GOAL := package
 
@@ -75,6 +77,10 @@ selftests: kernel
 check: all lint package-config
 	@harness/run.sh $(IMAGE) $(TESTBIN) "$(TESTS)"
 
+# An unchanged QEMU 11.1 (arm64, trixie-backports) as the client of our uAPI.
+vmm: kernel
+	@harness/vmm.sh run $(IMAGE)
+
 # Figures (object memory, ioctl timing) measured in the test guest.
 bench: all
 	@harness/run.sh $(IMAGE) $(TESTBIN) iommufd_bench
@@ -98,4 +104,4 @@ sparse: kernel
 	@harness/sparse.sh
 
 clean:
-	rm -rf $(KOUT) $(TESTBIN) $(BUILD)/run $(BUILD)/bench-smmu $(BUILD)/logs
+	rm -rf $(KOUT) $(TESTBIN) $(BUILD)/run $(BUILD)/run-vmm $(BUILD)/bench-smmu $(BUILD)/logs

@@ -9,6 +9,8 @@
 #
 # BOOT=acpi (default: UEFI firmware, ACPI tables, as on Grace) or BOOT=dt.
 # TIMEOUT=seconds for the whole guest run; BOOT_TIMEOUT=seconds to reach /init.
+# EL2=1 boots the kernel at EL2 (virtualization=on), so that it runs KVM;
+# MEM=size of the guest's RAM (default 2G).
 . "$(dirname "$0")/lib.sh"
 
 IMAGE=${1:?usage: boot.sh IMAGE INITRAMFS LOG [args]}
@@ -31,8 +33,10 @@ need_tools qemu-system-aarch64 timeout
 # bystander that the first one's bad input must not disturb. pauth-impdef:
 # the architected pointer-auth hash is very slow under TCG, and the tests do
 # not depend on which hash is used.
-qemu=(qemu-system-aarch64 -machine virt,gic-version=3,iommu=smmuv3
-	-cpu max,pauth-impdef=on -smp 2 -m 2G -nographic -no-reboot -nic none
+machine=virt,gic-version=3,iommu=smmuv3
+[ "${EL2:-0}" = 1 ] && machine+=,virtualization=on
+qemu=(qemu-system-aarch64 -machine "$machine"
+	-cpu max,pauth-impdef=on -smp 2 -m "${MEM:-2G}" -nographic -no-reboot -nic none
 	-kernel "$IMAGE" -initrd "$INITRD"
 	-device edu,addr=01.0 -device edu,addr=02.0)
 cmdline="console=ttyAMA0 panic=-1 oops=panic"

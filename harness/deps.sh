@@ -38,7 +38,8 @@ fi
 
 pkgs=(make gcc libc6-dev ccache sparse bc bison flex perl python3 libssl-dev
 	libelf-dev cpio gzip xz-utils file kmod rsync git procps coreutils dwarves
-	dpkg-dev debhelper)
+	dpkg-dev debhelper mmdebstrap)
+# mmdebstrap: the real-VMM stage unpacks Debian's arm64 QEMU 11.1 with it.
 # The packages' linux-headers carries kernel tools built for arm64 (sign-file)
 [ "$native" != arm64 ] && pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libssl-dev:arm64)
 bpo_pkgs=(qemu-system-arm qemu-efi-aarch64)

@@ -7,6 +7,8 @@
 # ACPI tables given after the plan upgrade the firmware's (the kernel's
 # CONFIG_ACPI_TABLE_UPGRADE): they go as kernel/firmware/acpi/NAME.aml in an
 # uncompressed cpio that comes first, before the compressed one.
+# OVERLAY=DIR: a tree copied over the root as it is (the real-VMM stage's
+# QEMU and its libraries, under /usr).
 . "$(dirname "$0")/lib.sh"
 
 OUT=${1:?usage: initramfs.sh OUT TESTDIR PLAN}
@@ -43,6 +45,10 @@ chmod 755 "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 install -m 755 "$TOP/harness/init" "$root/init"
 install -m 644 "$PLAN" "$root/etc/plan"
+if [ -n "${OVERLAY:-}" ]; then
+	[ -d "$OVERLAY/usr" ] || die "OVERLAY=$OVERLAY has no usr/"
+	cp -a "$OVERLAY"/. "$root"/
+fi
 if [ -n "$(ls -A "$TESTDIR" 2>/dev/null)" ]; then
 	cp -a "$TESTDIR"/. "$root/tests/"
 fi

@@ -1,0 +1,293 @@
+#!/bin/sh
+# The real-VMM stage's test program (harness/vmm.sh), run by the outer test
+# guest's /init; prints KTAP. Debian's QEMU 11.1, unchanged, runs here with
+# KVM and gives its own guest an accelerated vSMMU (arm-smmuv3,accel=on)
+# over the first edu, bound to vfio-pci and handed over through iommufd.
+# The inner guest (this kernel again, /tests/vmm/inner.cpio.gz) loads the
+# edu DMA test driver (tests/vmm/edu_dma.c), whose cases move data through
+# the DMA domain its kernel gave edu on that vSMMU, and prints its log; everything it prints is in $WORK/inner-N.log, and strace
+# records every ioctl QEMU makes in $WORK/strace-N.log.
+#
+# Then QEMU is killed in the middle of a run (every iommufd object it made
+# must go, which kmemleak at the end of the boot checks) and a last run must
+# work as the first did.
+
+WORK=/tmp/vmm
+EDU=0000:00:01.0
+QEMU=/usr/bin/qemu-system-aarch64
+INNER_TIMEOUT=${INNER_TIMEOUT:-900}
+# The inner guest's cases (edu_dma.c)
+INNER_CASES="round_trip streaming unmapped_iova unmap_revokes"
+
+mkdir -p $WORK
+n=0
+ok() {
+	n=$((n + 1))
+	echo "ok $n $1"
+}
+not_ok() {
+	n=$((n + 1))
+	echo "not ok $n $1"
+}
+check() {
+	name=$1
+	shift
+	if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+now() {
+	cut -d' ' -f1 /proc/uptime
+}
+since() {
+	awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'
+}
+
+kvm_ready() {
+	[ -c /dev/kvm ] || { echo "# no /dev/kvm"; return 1; }
+	dmesg | grep -m2 'kvm \[' | sed 's/^/# /'
+	dmesg | grep -q 'kvm \[.*initialized successfully' ||
+		{ echo "# KVM did not initialise (EL2 missing?)"; return 1; }
+}
+
+# As an admin would: vfio-pci takes the edu, its cdev appears
+edu_to_vfio() {
+	d=/sys/bus/pci/devices/$EDU
+	[ -e $d ] || { echo "# no $EDU"; return 1; }
+	echo vfio-pci >$d/driver_override
+	[ -e $d/driver ] && echo $EDU >$d/driver/unbind
+	echo $EDU >/sys/bus/pci/drivers_probe
+	ls $d/vfio-dev 2>/dev/null | sed 's/^/# cdev: /'
+	[ "$(basename "$(readlink $d/driver)")" = vfio-pci ] && [ -c /dev/iommu ] &&
+		[ -n "$(ls $d/vfio-dev 2>/dev/null)" ]
+}
+
+qemu_version() {
+	$QEMU --version | head -n1 | sed 's/^/# /'
+	$QEMU --version | grep -q 'version 11\.1\.'
+}
+
+# The command line QEMU documents for an accelerated vSMMU: ACPI (UEFI)
+# boot, KVM, an iommufd object, the vSMMU on the root complex the
+# vfio-pci device sits on.
+qemu_cmd() {
+	echo $QEMU -machine virt,gic-version=3 -accel kvm -cpu host -smp 1 -m 768M \
+		-nographic -no-reboot -nic none \
+		-bios /usr/share/qemu-efi-aarch64/QEMU_EFI.fd \
+		-kernel /tests/vmm/Image -initrd /tests/vmm/inner.cpio.gz \
+		-append \"console=ttyAMA0 acpi=force panic=-1 oops=panic quiet kunit.enable=0 kmemleak=off iommu.strict=1\" \
+		-object iommufd,id=iommufd0 \
+		-device arm-smmuv3,primary-bus=pcie.0,id=smmuv3.0,accel=on \
+		-device vfio-pci,host=$EDU,iommufd=iommufd0
+}
+
+# Start run $1 in the background: QEMU under strace, its output in the log
+start_qemu() {
+	run=$1
+	log=$WORK/inner-$run.log
+	: >$log
+	t0=$(now)
+	eval "strace -f -y -tt -e trace=ioctl -o $WORK/strace-$run.log $(qemu_cmd)" \
+		</dev/null >$log 2>&1 &
+	qpid=$!
+}
+
+# Wait until the inner guest's log has $1 (a grep pattern), QEMU ends, or
+# $2 seconds pass. Status 0 when the pattern came.
+wait_for() {
+	i=0
+	while [ $i -lt "$2" ]; do
+		grep -aq "$1" $log && return 0
+		kill -0 $qpid 2>/dev/null || { grep -aq "$1" $log; return; }
+		sleep 1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# One whole inner run: boot, the DMA cases, its kernel log, power off
+full_run() {
+	start_qemu "$1"
+	if wait_for '@@@ cmdqv-init' "$INNER_TIMEOUT"; then
+		echo "# inner guest reached /init after $(since $t0) s"
+	fi
+	wait_for '@@@ cmdqv-done' "$INNER_TIMEOUT"
+	done_ok=$?
+	wait $qpid
+	qrc=$?
+	echo "# run $1: QEMU exited with $qrc after $(since $t0) s"
+	grep -a '^qemu-system-aarch64:' $log | sed 's/^/# /'
+	[ $done_ok = 0 ] || { echo "# the inner guest did not finish; last lines:"; tail -n 20 $log | sed 's/^/#   /'; }
+	return $done_ok
+}
+
+# The inner guest's result for its case $1, as one of ours
+inner_case() {
+	grep -a "edu-dma: not ok $1:" $log | sed 's/^/# inner: /'
+	grep -aq "edu-dma: ok $1\$" $log
+}
+
+inner_probed() {
+	grep -a 'arm-smmu-v3' $log | head -n 3 | sed 's/^/# inner: /'
+	grep -a 'edu id' $log | sed 's/^/# inner: /'
+	# 3: IOMMU_DOMAIN_DMA, a translating domain of the kernel's own
+	grep -aq 'arm-smmu-v3.*: ias [0-9]*-bit, oas [0-9]*-bit' $log &&
+		grep -aq 'Adding to iommu group' $log &&
+		grep -aq 'edu id 0x010000ed, IOMMU domain type 3$' $log
+}
+
+# unmapped_iova's and unmap_revokes's DMAs fault in the inner guest's stage 1; the outer SMMU
+# reports them to our kernel, which forwards them through QEMU's vEVENTQ
+# into the vSMMU's event queue: the inner driver logs them (0x10: translation)
+inner_fault_event() {
+	grep -a -m2 -A2 'event 0x10 received' $log | sed 's/^/# inner: /'
+	[ "$(grep -ac 'event 0x10 received' $log)" -ge 2 ]
+}
+
+INNER_REPORTS='BUG:|WARNING:|Oops|Kernel panic|unreferenced object|UBSAN:|KASAN:|INFO: task|rcu: INFO'
+inner_clean() {
+	! grep -a -E -A12 "$INNER_REPORTS" $log | sed 's/^/# inner: /' | grep .
+}
+
+# Every ioctl on an iommufd or VFIO file must succeed, but for the ones
+# below, which QEMU makes knowing they may fail and which fail the same way on
+# mainline: it probes (an IOVA_RANGES call to learn the size, the Tegra241
+# HW_INFO type for cmdqv=auto, VFIO features and IRQ indexes edu lacks, a
+# hot reset edu cannot do) and maps edu's BAR for peer-to-peer, which
+# iommufd cannot pin. IOAS_CHANGE_PROCESS (mainline 6.14, for CPR live
+# update) is not in this kernel: QEMU only blocks CPR without it.
+EXPECTED_FAILS="iommufd:IOMMU_IOAS_IOVA_RANGES:EMSGSIZE iommufd:IOMMU_GET_HW_INFO:EOPNOTSUPP
+iommufd:IOMMU_IOAS_MAP:EFAULT iommufd:IOMMU_IOAS_UNMAP:ENOENT
+iommufd:IOMMU_IOAS_CHANGE_PROCESS:ENOTTY vfio:VFIO_DEVICE_GET_IRQ_INFO:EINVAL
+vfio:VFIO_DEVICE_FEATURE:ENOTTY vfio:VFIO_DEVICE_GET_PCI_HOT_RESET_INFO:ENODEV"
+# ...and the ones that make the vSMMU, each at least once and never failing
+NEEDED="IOMMU_GET_HW_INFO IOMMU_VIOMMU_ALLOC IOMMU_VDEVICE_ALLOC IOMMU_HWPT_ALLOC
+IOMMU_HWPT_INVALIDATE IOMMU_VEVENTQ_ALLOC"
+
+# Count every ioctl QEMU made; status 0 when the rules above hold
+ioctls_ok() {
+	s=$WORK/strace-$1.log
+	awk -v expected="$EXPECTED_FAILS" -v needed="$NEEDED" '
+		# The request as strace names it; the iommufd ones it does not
+		# know by their number (iommufd.h)
+		function req_name(line,    r, nr) {
+			r = line
+			sub(/^[^,]*, /, "", r)
+			if (r ~ /^_IOC\(/) {
+				nr = r
+				sub(/^_IOC\([^,]*, 0x3b, /, "", nr)
+				sub(/,.*/, "", nr)
+				if (nr == "0x90") return "IOMMU_VIOMMU_ALLOC"
+				if (nr == "0x91") return "IOMMU_VDEVICE_ALLOC"
+				if (nr == "0x92") return "IOMMU_IOAS_CHANGE_PROCESS"
+				if (nr == "0x93") return "IOMMU_VEVENTQ_ALLOC"
+				if (nr == "0x94") return "IOMMU_HW_QUEUE_ALLOC"
+				return "_IOC_" nr
+			}
+			sub(/[ ,].*/, "", r)
+			return r
+		}
+		BEGIN {
+			n = split(expected, e)
+			for (i = 1; i <= n; i++) allowed[e[i]] = 1
+			nneed = split(needed, need)
+		}
+		/ ioctl\(/ {
+			total++
+			kind = "other"
+			if ($0 ~ /<\/dev\/iommu>/) kind = "iommufd"
+			else if ($0 ~ /<\/dev\/vfio\//) kind = "vfio"
+			else if ($0 ~ /kvm/) kind = "kvm"
+			count[kind]++
+			req = req_name($0)
+			if ($0 ~ /= -1 /) {
+				failed[kind]++
+				if (kind == "iommufd" || kind == "vfio") {
+					err = $0
+					sub(/.*= -1 /, "", err)
+					sub(/ .*/, "", err)
+					key = kind ":" req ":" err
+					if (key in allowed) {
+						known[key]++
+					} else {
+						bad++
+						print "#   unexpected failure: " $0
+					}
+				}
+			} else if (kind == "iommufd") {
+				good[req]++
+			}
+		}
+		END {
+			for (k in known) print "#   failed as expected: " k " x" known[k]
+			for (i = 1; i <= nneed; i++)
+				if (!(need[i] in good)) {
+					bad++
+					print "#   never succeeded: " need[i]
+				}
+			printf "# ioctls: %d (iommufd %d, vfio %d, kvm %d, other %d); failed: iommufd %d, vfio %d, kvm %d, other %d\n",
+				total, count["iommufd"], count["vfio"], count["kvm"], count["other"],
+				failed["iommufd"], failed["vfio"], failed["kvm"], failed["other"]
+			exit bad > 0
+		}' $s
+}
+
+# The iommufd ioctls in the order QEMU made them, once each with a count
+ioctl_sequence() {
+	grep -a ' ioctl([0-9]*</dev/iommu>' $WORK/strace-$1.log |
+		sed -e 's/.*ioctl([0-9]*<\/dev\/iommu>, //' \
+			-e 's/^_IOC([^,]*, 0x3b, \(0x9[0-4]\),[^)]*)/iommufd-cmd-\1/' \
+			-e 's/^\([A-Za-z_0-9-]*\).* = \(.*\)$/\1 = \2/' |
+		uniq -c | sed 's/^/#   /'
+}
+
+echo "TAP version 13"
+echo "1..$((11 + 2 * $(echo $INNER_CASES | wc -w)))"
+check kvm_ready kvm_ready
+check edu_to_vfio edu_to_vfio
+check qemu_version qemu_version
+echo "# $(qemu_cmd)"
+
+full_run 1
+check inner_run_1 test $done_ok = 0
+for c in $INNER_CASES; do
+	check "inner_1.$c" inner_case "$c"
+done
+check inner_vsmmu inner_probed
+check inner_fault_event inner_fault_event
+check inner_kernel_clean inner_clean
+echo "# iommufd ioctls of run 1:"
+ioctl_sequence 1
+check ioctls_succeed ioctls_ok 1
+
+# Kill QEMU while its guest is running its DMA cases: the vIOMMU, the
+# vDEVICE, the nested HWPTs and the vEVENTQ all exist then
+start_qemu 2
+killed=1
+if wait_for '@@@ cmdqv-begin kselftest:inner.sh' "$INNER_TIMEOUT"; then
+	sleep 2
+	echo "# run 2: iommufd objects QEMU had made: $(grep -a ' ioctl([0-9]*</dev/iommu>' $WORK/strace-2.log |
+		grep -v '= -1' | grep -c -E 'ALLOC|0x3b, 0x9[013]')"
+	kill -9 $qpid && killed=0
+	echo "# run 2: QEMU killed after $(since $t0) s"
+fi
+kill -9 $qpid 2>/dev/null
+wait $qpid
+check qemu_killed_midway test $killed = 0
+
+# The VM goes away asynchronously once its files are closed; the edu's
+# VFIO file is free only then. Its debugfs directory ("PID-FD") tells.
+vm_gone() {
+	i=0
+	while ls /sys/kernel/debug/kvm 2>/dev/null | grep -q '^[0-9]*-[0-9]*$'; do
+		[ $i -ge 120 ] && { echo "# the killed VM is still there after $i s"; return 1; }
+		sleep 1
+		i=$((i + 1))
+	done
+	echo "# the killed VM was gone $i s after the kill"
+}
+check killed_vm_torn_down vm_gone
+
+full_run 3
+check inner_run_3 test $done_ok = 0
+for c in $INNER_CASES; do
+	check "inner_3.$c" inner_case "$c"
+done
