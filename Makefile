@@ -35,8 +35,9 @@ MIMAGE  := $(BUILD)/obj-mainline/arch/arm64/boot/Image
 TESTBIN := $(BUILD)/tests
 
 # What the full run executes, in order: KUnit and test programs in the first
-# boot; "canwbs" adds the second boot (IORT with CANWBS; ACPI boots only).
-TESTS ?= kunit iommufd iommufd_fail_nth smmu_nested $(if $(filter dt,$(BOOT)),,canwbs)
+# boot; "canwbs" adds the second boot (IORT with CANWBS), "vmm" the real-VMM
+# stage's boot (QEMU 11.1 inside the guest); both need ACPI boots.
+TESTS ?= kunit iommufd iommufd_fail_nth smmu_nested $(if $(filter dt,$(BOOT)),,canwbs vmm)
 export KUNIT_GLOB KSFT_ARGS BOOT TIMEOUT
 
 .PHONY: all deps tree export kernel selftests check run bench bench-smmu mainline lint sparse clean \

@@ -34,3 +34,11 @@ done
 [ $bad = 0 ] || die "the series adds kernel-doc warnings to its uAPI headers (above)"
 
 "$TOP/harness/abi.sh"
+
+# The real-VMM stage's test driver is kernel code too
+if "$TREE/scripts/checkpatch.pl" --strict --no-tree --quiet -f "$TOP/tests/vmm/edu_dma.c" >"$tmp/edu.log" 2>&1; then
+	echo "ok   checkpatch tests/vmm/edu_dma.c"
+else
+	cat "$tmp/edu.log"
+	die "checkpatch --strict: tests/vmm/edu_dma.c (above)"
+fi

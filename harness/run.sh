@@ -8,7 +8,8 @@
 # "canwbs" adds a second boot whose IORT says the PCI root complex has CANWBS
 # (QEMU's does not): the first boot prints QEMU's table, harness/iort-canwbs.sh
 # upgrades it, and the second boot, with the table in its initrd, runs
-# smmu_nested only. Both logs are judged together.
+# smmu_nested only. "vmm" adds the real-VMM stage's boot (harness/vmm.sh:
+# QEMU 11.1 inside the guest). All logs are judged together.
 #
 # KUNIT_GLOB: run only the KUnit suites matching it (kunit.filter_glob).
 # KSFT_ARGS: arguments for every kselftest binary (e.g. "-f iommufd_ioas");
@@ -23,6 +24,7 @@ BOOT=${BOOT:-acpi}
 OUT=${RUN_OUT:-$BUILD/run}
 LOG=$OUT/console.log
 LOG2=$OUT/console-canwbs.log
+LOG3=$OUT/console-vmm.log
 
 # What smmu_nested runs in each boot (kselftest filters): QEMU's own IORT
 # must refuse a vSMMU (no CANWBS); the upgraded one allows it, and the nested
@@ -44,6 +46,7 @@ E2E_CANWBS+=" -f smmu_vevent -f smmu_msi -f smmu_bad_input -f smmu_two_edu"
 
 mkdir -p "$OUT"
 canwbs=0
+vmm=0
 plan=$OUT/plan
 expect=""
 kargs=()
@@ -58,6 +61,11 @@ for t in $TESTS; do
 		[ "$BOOT" = acpi ] ||
 			die "the canwbs boot needs ACPI (an IORT); leave 'canwbs' out of TESTS with BOOT=$BOOT"
 		canwbs=1
+		;;
+	vmm)
+		[ "$BOOT" = acpi ] ||
+			die "the real-VMM stage needs ACPI (QEMU's accelerated vSMMU is ACPI-only); leave 'vmm' out of TESTS with BOOT=$BOOT"
+		vmm=1
 		;;
 	*)
 		[ -x "$TESTDIR/$t" ] || die "no test program '$t' in $TESTDIR (TESTS=$TESTS)"
@@ -81,7 +89,7 @@ fi
 "$TOP/harness/initramfs.sh" "$OUT/initramfs.cpio.gz" "$TESTDIR" "$plan"
 # A log left by an earlier run must never be judged as this one's, nor a
 # table from an earlier run's QEMU be used.
-rm -f "$LOG" "$LOG2" "$OUT/iort.hex" "$OUT/IORT.aml" "$OUT/initramfs-canwbs.cpio"
+rm -f "$LOG" "$LOG2" "$LOG3" "$OUT/iort.hex" "$OUT/IORT.aml" "$OUT/initramfs-canwbs.cpio"
 
 show_tail() {
 	if ! grep -aq '^@@@ cmdqv-done' "$1"; then
@@ -113,6 +121,14 @@ if [ $canwbs = 1 ]; then
 		"$TOP/harness/boot.sh" "$IMAGE" "$OUT/initramfs-canwbs.cpio" "$LOG2" kunit.enable=0
 		show_tail "$LOG2"
 	fi
+fi
+if [ $vmm = 1 ]; then
+	logs+=("$LOG3")
+	labels+=";vmm"
+	expect+=";kselftest:real_vmm.sh"
+	RUN_OUT=$OUT/vmm "$TOP/harness/vmm.sh" boot "$IMAGE" "$LOG3" ||
+		echo "@@@ cmdqv-no-boot harness/vmm.sh could not boot the stage (its error is above)" >>"$LOG3"
+	show_tail "$LOG3"
 fi
 note "judging ${logs[*]}"
 exec awk -v expect="${expect# }" -v labels="$labels" -f "$TOP/harness/report.awk" "${logs[@]}"

@@ -5,6 +5,8 @@
 #
 #   vmm.sh root                  fetch QEMU 11.1 and what it links against
 #                                (trixie-backports, arm64) into the cache
+#   vmm.sh boot IMAGE LOG        boot the stage, its console log in LOG
+#                                (run.sh does this for TESTS=vmm)
 #   vmm.sh run IMAGE             boot and judge; last line "N passed, N failed"
 #
 # The outer guest boots with an IORT upgraded with CANWBS (a vSMMU needs it)
@@ -123,14 +125,15 @@ build_edu_dma() {
 	install -m 644 "$src/edu_dma.ko" "$2/"
 }
 
-run() {
-	local image start
-	image=$(realpath -m "${1:?usage: vmm.sh run IMAGE}")
+boot() {
+	local image log start
+	image=$(realpath -m "${1:?usage: vmm.sh boot IMAGE LOG}")
+	log=$(realpath -m "${2:?usage: vmm.sh boot IMAGE LOG}")
 	[ -f "$image" ] || die "no kernel image at $image; run 'make kernel'"
 	start=$(date +%s)
 	fetch_root
 	mkdir -p "$OUT"
-	rm -f "$OUT/console.log" "$OUT/IORT.aml"
+	rm -f "$log" "$OUT/IORT.aml"
 	canwbs_iort "$image"
 
 	# The inner guest: the same kernel, the edu DMA driver's cases
@@ -147,15 +150,22 @@ run() {
 	note "outer initramfs: $(du -h "$OUT/initramfs.cpio" | cut -f1)"
 
 	# KVM needs EL2; QEMU, its guest and the initramfs need the memory
-	EL2=1 MEM=4G TIMEOUT=${TIMEOUT:-3000} BOOT_TIMEOUT=300 \
-		"$TOP/harness/boot.sh" "$image" "$OUT/initramfs.cpio" "$OUT/console.log" kunit.enable=0
+	EL2=1 MEM=4G TIMEOUT=${VMM_TIMEOUT:-3000} BOOT_TIMEOUT=300 \
+		"$TOP/harness/boot.sh" "$image" "$OUT/initramfs.cpio" "$log" kunit.enable=0
 	note "stage wall time: $(($(date +%s) - start)) s"
-	grep -a '^# ' "$OUT/console.log" | grep -a -E 'inner guest reached|QEMU exited|QEMU killed|ioctls:' >&2 || true
+	grep -a '^# ' "$log" | tr -d '\r' |
+		grep -a -E 'inner guest reached|QEMU exited|QEMU killed|gone|ioctls:' >&2 || true
+}
+
+run() {
+	local image=${1:?usage: vmm.sh run IMAGE}
+	boot "$image" "$OUT/console.log"
 	awk -v expect="kselftest:real_vmm.sh" -f "$TOP/harness/report.awk" "$OUT/console.log"
 }
 
 case ${1:-} in
 root) fetch_root ;;
+boot) shift && boot "$@" ;;
 run) shift && run "$@" ;;
-*) die "usage: vmm.sh root | run IMAGE" ;;
+*) die "usage: vmm.sh root | boot IMAGE LOG | run IMAGE" ;;
 esac

@@ -73,7 +73,7 @@ qemu_cmd() {
 		-nographic -no-reboot -nic none \
 		-bios /usr/share/qemu-efi-aarch64/QEMU_EFI.fd \
 		-kernel /tests/vmm/Image -initrd /tests/vmm/inner.cpio.gz \
-		-append \"console=ttyAMA0 acpi=force panic=-1 oops=panic quiet kunit.enable=0 kmemleak=off iommu.strict=1\" \
+		-append \"console=ttyAMA0 acpi=force panic=-1 oops=panic quiet kunit.enable=0 kmemleak=off cmdqv.dmesg=off iommu.strict=1\" \
 		-object iommufd,id=iommufd0 \
 		-device arm-smmuv3,primary-bus=pcie.0,id=smmuv3.0,accel=on \
 		-device vfio-pci,host=$EDU,iommufd=iommufd0
@@ -85,9 +85,14 @@ start_qemu() {
 	log=$WORK/inner-$run.log
 	: >$log
 	t0=$(now)
-	eval "strace -f -y -tt -e trace=ioctl -o $WORK/strace-$run.log $(qemu_cmd)" \
+	eval "strace --kill-on-exit -f -y -tt -e trace=ioctl -o $WORK/strace-$run.log $(qemu_cmd)" \
 		</dev/null >$log 2>&1 &
 	qpid=$!
+}
+
+# The console's lines end in CR LF; the checks want them without the CR
+clean_log() {
+	tr -d '\r' <$log >$log.tmp && mv $log.tmp $log
 }
 
 # Wait until the inner guest's log has $1 (a grep pattern), QEMU ends, or
@@ -113,7 +118,9 @@ full_run() {
 	done_ok=$?
 	wait $qpid
 	qrc=$?
+	clean_log
 	echo "# run $1: QEMU exited with $qrc after $(since $t0) s"
+	grep -a '^@@@ cmdqv-' $log | sed 's/^/# inner: /'
 	grep -a '^qemu-system-aarch64:' $log | sed 's/^/# /'
 	[ $done_ok = 0 ] || { echo "# the inner guest did not finish; last lines:"; tail -n 20 $log | sed 's/^/#   /'; }
 	return $done_ok
@@ -266,11 +273,14 @@ if wait_for '@@@ cmdqv-begin kselftest:inner.sh' "$INNER_TIMEOUT"; then
 	sleep 2
 	echo "# run 2: iommufd objects QEMU had made: $(grep -a ' ioctl([0-9]*</dev/iommu>' $WORK/strace-2.log |
 		grep -v '= -1' | grep -c -E 'ALLOC|0x3b, 0x9[013]')"
-	kill -9 $qpid && killed=0
+	# QEMU itself, not strace (which goes with it: --kill-on-exit)
+	qemu_pid=$(pidof qemu-system-aarch64)
+	[ -n "$qemu_pid" ] && kill -9 $qemu_pid && killed=0
 	echo "# run 2: QEMU killed after $(since $t0) s"
 fi
 kill -9 $qpid 2>/dev/null
 wait $qpid
+clean_log
 check qemu_killed_midway test $killed = 0
 
 # The VM goes away asynchronously once its files are closed; the edu's
