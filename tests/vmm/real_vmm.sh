@@ -207,6 +207,12 @@ ioctls_ok() {
 			req = req_name($0)
 			if ($0 ~ /= -1 /) {
 				failed[kind]++
+				if (kind == "kvm" || kind == "other") {
+					err = $0
+					sub(/.*= -1 /, "", err)
+					sub(/ .*/, "", err)
+					other_fail[kind ":" req ":" err]++
+				}
 				if (kind == "iommufd" || kind == "vfio") {
 					err = $0
 					sub(/.*= -1 /, "", err)
@@ -225,6 +231,8 @@ ioctls_ok() {
 		}
 		END {
 			for (k in known) print "#   failed as expected: " k " x" known[k]
+			# Not judged: KVM capability probes and the like
+			for (k in other_fail) print "#   failed (not iommufd/VFIO): " k " x" other_fail[k]
 			for (i = 1; i <= nneed; i++)
 				if (!(need[i] in good)) {
 					bad++
