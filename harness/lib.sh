@@ -1,7 +1,7 @@
 # Shared settings for the harness scripts; sourced, never run.
 # shellcheck shell=bash
 
-set -euo pipefail
+set -Eeuo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$TOP/build}

@@ -24,13 +24,17 @@ QEMU_SERIES=11.1
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 ROOT=$CACHE/vmm-root
 STRACE=strace
+INCLUDE="qemu-system-arm/trixie-backports,qemu-system-common/trixie-backports,qemu-system-data/trixie-backports,qemu-efi-aarch64,$STRACE"
+# What a cached root must have been made from to be used again
+STAMP="$QEMU_SERIES $INCLUDE"
 
 # Unpack (not install: nothing runs for arm64 on this host) the packages and
 # their dependencies, then keep only QEMU, its libraries, the firmware and
 # strace: the rest would only make the initramfs bigger.
 fetch_root() {
 	local tmp ver
-	if [ -x "$ROOT/tree/usr/bin/qemu-system-aarch64" ] && [ -f "$ROOT/qemu-version" ]; then
+	if [ -x "$ROOT/tree/usr/bin/qemu-system-aarch64" ] &&
+		[ "$(cat "$ROOT/stamp" 2>/dev/null)" = "$STAMP" ]; then
 		note "QEMU for the stage: $(cat "$ROOT/qemu-version") ($ROOT)"
 		return
 	fi
@@ -38,20 +42,21 @@ fetch_root() {
 	tmp=$ROOT.tmp
 	rm -rf "$tmp" "$ROOT"
 	note "unpacking Debian's arm64 qemu-system-arm $QEMU_SERIES (trixie-backports) into $ROOT"
-	mmdebstrap --quiet --variant=extract --arch=arm64 --mode=root --components=main \
-		--skip=cleanup/apt/cache \
-		--include="qemu-system-arm/trixie-backports,qemu-system-common/trixie-backports,qemu-system-data/trixie-backports,qemu-efi-aarch64,$STRACE" \
+	# mmdebstrap's default mode: as root, or in a user namespace
+	mmdebstrap --quiet --variant=extract --arch=arm64 --components=main \
+		--skip=cleanup/apt/cache --include="$INCLUDE" \
 		trixie "$tmp" "deb $MIRROR trixie main" "deb $MIRROR trixie-backports main" \
 		>"$CACHE/vmm-root.log" 2>&1 ||
 		die "mmdebstrap failed (log: $CACHE/vmm-root.log); run 'make deps', check the mirror ($MIRROR), then retry"
 	ver=$(ls "$tmp"/var/cache/apt/archives/qemu-system-arm_*_arm64.deb 2>/dev/null |
-		sed -n 's/.*qemu-system-arm_\(.*\)_arm64.deb/\1/p' | sed 's/%3a/:/')
+		sed -n 's/.*qemu-system-arm_\(.*\)_arm64.deb/\1/p' | sed 's/%3a/:/' || true)
 	case $ver in
 	*:"$QEMU_SERIES".*) ;;
 	*) die "trixie-backports gave qemu-system-arm '$ver', not $QEMU_SERIES.x" ;;
 	esac
 	trim_root "$tmp"
 	echo "qemu-system-arm $ver (arm64, trixie-backports)" >"$tmp/qemu-version"
+	echo "$STAMP" >"$tmp/stamp"
 	mv "$tmp" "$ROOT"
 	note "QEMU for the stage: $(cat "$ROOT/qemu-version"), $(du -sh "$ROOT" | cut -f1)"
 }
@@ -102,18 +107,17 @@ canwbs_iort() {
 	rm -rf "$dir" && mkdir -p "$dir/tests"
 	: >"$dir/plan"
 	"$TOP/harness/initramfs.sh" "$dir/initramfs.cpio.gz" "$dir/tests" "$dir/plan"
-	TIMEOUT=600 "$TOP/harness/boot.sh" "$image" "$dir/initramfs.cpio.gz" \
-		"$dir/console.log" kunit.enable=0
-	grep -a -m1 '^@@@ cmdqv-iort ' "$dir/console.log" | tr -d '\r' |
+	BOOT=acpi EL2=1 MEM=4G TIMEOUT=600 "$TOP/harness/boot.sh" "$image" \
+		"$dir/initramfs.cpio.gz" "$dir/console.log" kunit.enable=0
+	{ grep -a -m1 '^@@@ cmdqv-iort ' "$dir/console.log" || true; } | tr -d '\r' |
 		sed 's/^@@@ cmdqv-iort //' >"$dir/iort.hex"
 	[ -s "$dir/iort.hex" ] || die "the IORT boot printed no table (log: $dir/console.log)"
 	"$TOP/harness/iort-canwbs.sh" "$dir/iort.hex" "$OUT/IORT.aml"
 }
 
-# The inner guest's test driver, against the test kernel's build ($1's tree)
+# The inner guest's test driver, against the test kernel's build
 build_edu_dma() {
-	local kout src=$OUT/edu_dma
-	kout=$(dirname "$(dirname "$(dirname "$(dirname "$1")")")")
+	local kout=${KOUT:-$BUILD/obj-test} src=$OUT/edu_dma
 	[ -f "$kout/Module.symvers" ] || die "no $kout/Module.symvers; run 'make kernel'"
 	rm -rf "$src" && mkdir -p "$src"
 	cp "$TOP/tests/vmm/edu_dma.c" "$src/"
@@ -121,7 +125,7 @@ build_edu_dma() {
 	make -C "$TREE" O="$kout" ARCH=arm64 CROSS_COMPILE="$(cross_compile)" \
 		M="$src" W=1 modules >"$src/build.log" 2>&1 ||
 		die "edu_dma.ko failed to build (log: $src/build.log)"
-	! grep -q 'warning:' "$src/build.log" || die "edu_dma.ko: warnings (log: $src/build.log)"
+	! grep -qi 'warning:' "$src/build.log" || die "edu_dma.ko: warnings (log: $src/build.log)"
 	install -m 644 "$src/edu_dma.ko" "$2/"
 }
 
@@ -138,19 +142,20 @@ boot() {
 
 	# The inner guest: the same kernel, the edu DMA driver's cases
 	rm -rf "$OUT/inner" "$OUT/tests" && mkdir -p "$OUT/inner" "$OUT/tests/vmm"
-	build_edu_dma "$image" "$OUT/inner"
+	build_edu_dma "$OUT/inner"
 	install -m 755 "$TOP/tests/vmm/inner.sh" "$OUT/inner/"
 	echo "kselftest inner.sh" >"$OUT/inner.plan"
 	"$TOP/harness/initramfs.sh" "$OUT/tests/vmm/inner.cpio.gz" "$OUT/inner" "$OUT/inner.plan"
 	cp "$image" "$OUT/tests/vmm/Image"
 	install -m 755 "$TOP/tests/vmm/real_vmm.sh" "$OUT/tests/"
+	echo "$QEMU_SERIES" >"$OUT/tests/vmm/qemu-series"
 	echo "kselftest real_vmm.sh" >"$OUT/plan"
 	OVERLAY=$ROOT/tree "$TOP/harness/initramfs.sh" "$OUT/initramfs.cpio" \
 		"$OUT/tests" "$OUT/plan" "$OUT/IORT.aml"
 	note "outer initramfs: $(du -h "$OUT/initramfs.cpio" | cut -f1)"
 
 	# KVM needs EL2; QEMU, its guest and the initramfs need the memory
-	EL2=1 MEM=4G TIMEOUT=${VMM_TIMEOUT:-3000} BOOT_TIMEOUT=300 \
+	BOOT=acpi EL2=1 MEM=4G TIMEOUT=${VMM_TIMEOUT:-3000} BOOT_TIMEOUT=300 \
 		"$TOP/harness/boot.sh" "$image" "$OUT/initramfs.cpio" "$log" kunit.enable=0
 	note "stage wall time: $(($(date +%s) - start)) s"
 	grep -a '^# ' "$log" | tr -d '\r' |

@@ -5,6 +5,14 @@
 # kernel report with what follows it (the whole log is not dumped: the
 # inner console is slow).
 insmod /tests/edu_dma.ko
-dmesg | grep -E 'edu-dma|arm-smmu-v3|iommu group'
+# A fault event comes after the DMA that caused it, through the host's
+# vEVENTQ and QEMU: wait (15 s at most) for as many as the driver expects.
+want=$(dmesg | grep -c 'edu-dma: fault expected')
+i=0
+while [ "$(dmesg | grep -c 'event 0x10 received')" -lt "$want" ] && [ $i -lt 15 ]; do
+	sleep 1
+	i=$((i + 1))
+done
+dmesg | grep -E -A4 'edu-dma|arm-smmu-v3|iommu group'
 dmesg | grep -E -A12 'BUG:|WARNING:|Oops|Kernel panic|UBSAN:|KASAN:|INFO: task|rcu: INFO|hung_task|soft lockup'
 dmesg | grep -q 'edu-dma: 0 failed'
