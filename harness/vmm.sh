@@ -126,7 +126,7 @@ build_edu_dma() {
 		M="$src" W=1 modules >"$src/build.log" 2>&1 ||
 		die "edu_dma.ko failed to build (log: $src/build.log)"
 	! grep -qi 'warning:' "$src/build.log" || die "edu_dma.ko: warnings (log: $src/build.log)"
-	install -m 644 "$src/edu_dma.ko" "$2/"
+	install -m 644 "$src/edu_dma.ko" "$1/"
 }
 
 boot() {
