@@ -13,8 +13,9 @@
  *   unmap_revokes  after dma_unmap_single() (strict invalidation) the device
  *                  can no longer write the page it wrote a moment before
  *
- * For each DMA that must fault it prints "edu-dma: fault expected at IOVA";
- * the stage looks for a translation fault event at each of them in the log.
+ * For the DMA that must fault it prints "edu-dma: fault expected at IOVA";
+ * the stage looks for a translation fault event at it in the log. The
+ * revoked IOVA of unmap_revokes is printed too, only for the record.
  * edu ignores commands while a DMA runs, so a timeout ends the cases.
  */
 #include <linux/delay.h>
@@ -193,7 +194,7 @@ static int unmap_revokes(struct edu *edu)
 		goto out_unmap_src;
 	/* ...and no longer once unmapped: the page keeps what it had */
 	memset(page, 0xee, 64);
-	pr_info("edu-dma: fault expected at %pad\n", &page_iova);
+	pr_info("edu-dma: revoked IOVA %pad\n", &page_iova);
 	ret = edu_dma(edu, page_iova, 64, true);
 	if (!ret && memchr_inv(page, 0xee, 64))
 		ret = -EACCES;
