@@ -9,7 +9,7 @@
 #   make package-smoke   boot the packaged kernel under the test QEMU, run the probe
 #   make all         build the arm64 test kernel and the test programs
 #   make check       build, boot under QEMU with an emulated SMMUv3, run every test
-#                    (two boots: QEMU's IORT, then one upgraded with CANWBS)
+#                    (three boots: QEMU's IORT; one upgraded with CANWBS; the real-VMM stage)
 #   make vmm         the real-VMM stage: Debian's QEMU 11.1 inside the test guest
 #                    (KVM at the emulated EL2) gives its guest an accelerated vSMMU
 #   make bench       build, boot and print the figures of tests/bench
