@@ -114,37 +114,57 @@ static int round_trip(struct edu *edu)
 	return ret;
 }
 
-static int streaming(struct edu *edu)
+/*
+ * Copy @len bytes from @src to @dst through the device, each buffer mapped
+ * with dma_map_single() for the transfer and unmapped after it; *@dst_iova
+ * tells where @dst was mapped.
+ */
+static int copy_mapped(struct edu *edu, u8 *src, u8 *dst, size_t len,
+		       dma_addr_t *dst_iova)
 {
 	struct device *dev = &edu->pdev->dev;
-	dma_addr_t src_iova, dst_iova;
-	u8 *src, *dst;
-	int ret = -ENOMEM;
+	dma_addr_t src_iova;
+	int ret;
 
-	src = kmalloc(EDU_BUF_SIZE, GFP_KERNEL);
-	dst = kzalloc(EDU_BUF_SIZE, GFP_KERNEL);
-	if (!src || !dst)
-		goto out_free;
-	fill(src, EDU_BUF_SIZE, 0xc3);
 	src_iova = dma_map_single(dev, src, EDU_BUF_SIZE, DMA_TO_DEVICE);
 	ret = dma_mapping_error(dev, src_iova);
 	if (ret)
-		goto out_free;
-	dst_iova = dma_map_single(dev, dst, EDU_BUF_SIZE, DMA_FROM_DEVICE);
-	ret = dma_mapping_error(dev, dst_iova);
+		return ret;
+	*dst_iova = dma_map_single(dev, dst, EDU_BUF_SIZE, DMA_FROM_DEVICE);
+	ret = dma_mapping_error(dev, *dst_iova);
 	if (ret)
 		goto out_unmap_src;
-	ret = edu_dma(edu, src_iova, EDU_BUF_SIZE, false);
+	ret = edu_dma(edu, src_iova, len, false);
 	if (!ret)
-		ret = edu_dma(edu, dst_iova, EDU_BUF_SIZE, true);
-	dma_unmap_single(dev, dst_iova, EDU_BUF_SIZE, DMA_FROM_DEVICE);
-	if (!ret && memcmp(src, dst, EDU_BUF_SIZE))
+		ret = edu_dma(edu, *dst_iova, len, true);
+	dma_unmap_single(dev, *dst_iova, EDU_BUF_SIZE, DMA_FROM_DEVICE);
+	if (!ret && memcmp(src, dst, len))
 		ret = -EIO;
 out_unmap_src:
 	dma_unmap_single(dev, src_iova, EDU_BUF_SIZE, DMA_TO_DEVICE);
-out_free:
-	kfree(dst);
-	kfree(src);
+	return ret;
+}
+
+/* Two page-aligned buffers (kmalloc aligns a power-of-two size): src, dst */
+static u8 *alloc_pair(u8 seed)
+{
+	u8 *bufs = kzalloc(2 * EDU_BUF_SIZE, GFP_KERNEL);
+
+	if (bufs)
+		fill(bufs, EDU_BUF_SIZE, seed);
+	return bufs;
+}
+
+static int streaming(struct edu *edu)
+{
+	dma_addr_t dst_iova;
+	u8 *bufs = alloc_pair(0xc3);
+	int ret;
+
+	if (!bufs)
+		return -ENOMEM;
+	ret = copy_mapped(edu, bufs, bufs + EDU_BUF_SIZE, EDU_BUF_SIZE, &dst_iova);
+	kfree(bufs);
 	return ret;
 }
 
@@ -165,44 +185,26 @@ static int unmapped_iova(struct edu *edu)
 
 static int unmap_revokes(struct edu *edu)
 {
-	struct device *dev = &edu->pdev->dev;
-	dma_addr_t page_iova, src_iova;
-	u8 *page, *src;
-	int ret = -ENOMEM;
+	dma_addr_t page_iova;
+	u8 *bufs = alloc_pair(0x11);
+	u8 *page;
+	int ret;
 
-	page = kzalloc(EDU_BUF_SIZE, GFP_KERNEL);
-	src = kmalloc(EDU_BUF_SIZE, GFP_KERNEL);
-	if (!page || !src)
-		goto out_free;
-	fill(src, EDU_BUF_SIZE, 0x11);
-	src_iova = dma_map_single(dev, src, EDU_BUF_SIZE, DMA_TO_DEVICE);
-	ret = dma_mapping_error(dev, src_iova);
-	if (ret)
-		goto out_free;
-	page_iova = dma_map_single(dev, page, EDU_BUF_SIZE, DMA_FROM_DEVICE);
-	ret = dma_mapping_error(dev, page_iova);
-	if (ret)
-		goto out_unmap_src;
+	if (!bufs)
+		return -ENOMEM;
+	page = bufs + EDU_BUF_SIZE;
 	/* The device reaches the page (its translation is now in the TLBs) */
-	ret = edu_dma(edu, src_iova, EDU_BUF_SIZE, false);
-	if (!ret)
-		ret = edu_dma(edu, page_iova, 64, true);
-	dma_unmap_single(dev, page_iova, EDU_BUF_SIZE, DMA_FROM_DEVICE);
-	if (!ret && memcmp(page, src, 64))
-		ret = -EIO;
+	ret = copy_mapped(edu, bufs, page, 64, &page_iova);
 	if (ret)
-		goto out_unmap_src;
+		goto out_free;
 	/* ...and no longer once unmapped: the page keeps what it had */
 	memset(page, 0xee, 64);
 	pr_info("edu-dma: revoked IOVA %pad\n", &page_iova);
 	ret = edu_dma(edu, page_iova, 64, true);
 	if (!ret && memchr_inv(page, 0xee, 64))
 		ret = -EACCES;
-out_unmap_src:
-	dma_unmap_single(dev, src_iova, EDU_BUF_SIZE, DMA_TO_DEVICE);
 out_free:
-	kfree(src);
-	kfree(page);
+	kfree(bufs);
 	return ret;
 }
 

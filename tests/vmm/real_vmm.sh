@@ -291,17 +291,22 @@ check edu_to_vfio edu_to_vfio
 check qemu_version qemu_version
 echo "# $(qemu_cmd)"
 
-full_run 1
-check inner_run_1 test $done_ok = 0
-for c in $INNER_CASES; do
-	check "inner_1.$c" inner_case "$c"
-done
+# A whole run ($1) and what every run is judged on
+judge_run() {
+	full_run $1
+	check inner_run_$1 test $done_ok = 0
+	for c in $INNER_CASES; do
+		check "inner_$1.$c" inner_case "$c"
+	done
+	check inner_kernel_clean_$1 inner_clean
+	echo "# iommufd ioctls of run $1:"
+	ioctl_sequence $1
+	check ioctls_succeed_$1 ioctls_ok $1
+}
+
+judge_run 1
 check inner_vsmmu inner_probed
 check inner_fault_event inner_fault_event
-check inner_kernel_clean inner_clean
-echo "# iommufd ioctls of run 1:"
-ioctl_sequence 1
-check ioctls_succeed ioctls_ok 1
 
 # The objects that make a vSMMU, each made (status 0) in run $1 so far
 vsmmu_made() {
@@ -351,10 +356,4 @@ vm_gone() {
 check killed_vm_torn_down vm_gone
 
 # After the kill, a run works as the first one did
-full_run 3
-check inner_run_3 test $done_ok = 0
-for c in $INNER_CASES; do
-	check "inner_3.$c" inner_case "$c"
-done
-check inner_kernel_clean_3 inner_clean
-check ioctls_succeed_3 ioctls_ok 3
+judge_run 3
