@@ -207,6 +207,11 @@ line ~ /^@@@ cmdqv-done / {
 	next
 }
 
+# A nested guest's console, echoed by the real-VMM stage as "# inner: ...":
+# that kernel is the stage's client, and the stage judges its reports as a
+# case of its own (inner_kernel_clean_N); they are not this boot's reports.
+line ~ /^# inner: / { next }
+
 # Kernel reports: anywhere, once each per boot (the console and the dmesg
 # dump repeat each other).
 line ~ /(^|: )(BUG|WARNING|INFO): |^UBSAN: |Kernel panic|^Internal error: |^Unable to handle kernel|kmemleak: [0-9]+ new suspected|^unreferenced object / {
