@@ -126,7 +126,7 @@ if [ $vmm = 1 ]; then
 	logs+=("$LOG3")
 	labels+=";vmm"
 	expect+=";kselftest:real_vmm.sh"
-	RUN_OUT=$OUT/vmm "$TOP/harness/vmm.sh" boot "$IMAGE" "$LOG3" ||
+	IORT=$OUT/IORT.aml RUN_OUT=$OUT/vmm "$TOP/harness/vmm.sh" boot "$IMAGE" "$LOG3" ||
 		echo "@@@ cmdqv-no-boot harness/vmm.sh could not boot the stage (its error is above)" >>"$LOG3"
 	show_tail "$LOG3"
 fi

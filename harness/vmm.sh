@@ -6,7 +6,8 @@
 #   vmm.sh root                  fetch QEMU 11.1 and what it links against
 #                                (trixie-backports, arm64) into the cache
 #   vmm.sh boot IMAGE LOG        boot the stage, its console log in LOG
-#                                (run.sh does this for TESTS=vmm)
+#                                (run.sh does this for TESTS=vmm; IORT=FILE
+#                                takes a CANWBS IORT made already)
 #   vmm.sh run IMAGE             boot and judge; last line "N passed, N failed"
 #
 # The outer guest boots with an IORT upgraded with CANWBS (a vSMMU needs it)
@@ -138,7 +139,12 @@ boot() {
 	fetch_root
 	mkdir -p "$OUT"
 	rm -f "$log" "$OUT/IORT.aml"
-	canwbs_iort "$image"
+	# run.sh's CANWBS boot made the same table already: no boot for it
+	if [ -s "${IORT:-}" ]; then
+		cp "$IORT" "$OUT/IORT.aml"
+	else
+		canwbs_iort "$image"
+	fi
 
 	# The inner guest: the same kernel, the edu DMA driver's cases
 	rm -rf "$OUT/inner" "$OUT/tests" && mkdir -p "$OUT/inner" "$OUT/tests/vmm"
