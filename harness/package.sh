@@ -106,13 +106,21 @@ build() {
 	smoke
 }
 
-# The modules a VMM needs (and what they need), from the packaged kernel's own
-# modules.dep, uncompressed into $1 with their load order in $1/order
+# The packaged kernel as apt would install it: linux-image's .deb unpacked
+# into $1 (boot/vmlinuz-*, lib/modules/*); prints the kernel release
+unpack_image_deb() {
+	local deb
+	deb=$(ls "$PKGDIR"/linux-image-*_"$CONFIG_VERSION+cmdqv1"_arm64.deb 2>/dev/null |
+		grep -v -- -dbg_ | head -n1)
+	[ -n "$deb" ] || die "no linux-image .deb in $PKGDIR: run 'make' first"
+	dpkg-deb -x "$deb" "$1" || die "cannot unpack $deb"
+	ls "$1/lib/modules" | head -n1
+}
+
+# The modules a VMM needs (and what they need), from the package's own
+# modules.dep ($1), uncompressed into $2 with their load order in $2/order
 stage_modules() {
-	local dir=$1 mods rel m
-	rel=$(pmake -s kernelrelease)
-	mods=$(ls -d "$POUT"/debian/linux-image*/lib/modules/"$rel" 2>/dev/null | head -n1)
-	[ -n "$mods" ] || die "no staged modules for $rel in $POUT/debian: run 'make' first"
+	local mods=$1 dir=$2 m
 	mkdir -p "$dir"
 	: >"$dir/order"
 	# modules.dep lists a module's dependencies after it, deepest last
@@ -122,17 +130,26 @@ stage_modules() {
 		xz -dc -f "$mods/$m" >"$dir/$(basename "${m%.xz}")"
 		basename "${m%.xz}" >>"$dir/order"
 	done
+	[ -s "$dir/order" ] || die "no iommufd or vfio-pci in $mods/modules.dep"
 }
 
-# Boot the packaged kernel on the test machine (QEMU's IORT, no CANWBS): it
-# must reach /init, load iommufd and VFIO, and the probe must see the SMMUv3
+# Boot the packaged kernel (the vmlinuz and modules in linux-image's .deb)
+# on the test machine (QEMU's IORT, no CANWBS): it must reach /init, load
+# iommufd and VFIO with no kernel report, and the probe must see the SMMUv3
 # and the edu and say why there is no accelerated vSMMU there (status 1).
+# SMOKE_IMAGE=… boots another Image instead, with no modules.
 smoke() {
-	local image=${SMOKE_IMAGE:-$POUT/arch/arm64/boot/Image} out=$BUILD/run-pkg
-	local tests=$out/tests rc
-	[ -f "$image" ] || die "no packaged kernel at $image: run 'make' first"
+	local out=$BUILD/run-pkg image rel rc
+	local tests=$out/tests
 	rm -rf "$out" && mkdir -p "$tests"
-	[ -n "${SMOKE_IMAGE:-}" ] || stage_modules "$tests/modules"
+	if [ -n "${SMOKE_IMAGE:-}" ]; then
+		image=$SMOKE_IMAGE
+	else
+		rel=$(unpack_image_deb "$out/root")
+		image=$out/root/boot/vmlinuz-$rel
+		stage_modules "$out/root/lib/modules/$rel" "$tests/modules"
+	fi
+	[ -f "$image" ] || die "no kernel at $image: run 'make' first"
 	install -m 755 "$TOP/probe/smoke.sh" "$tests/smoke.sh"
 	if [ -f "$PKGDIR/cmdqv-probe" ]; then
 		install -m 755 "$PKGDIR/cmdqv-probe" "$tests/"
@@ -148,6 +165,11 @@ smoke() {
 	grep -a -E '^0000:00:0[12].0 behind smmu3' "$out/console.log" >&2 || true
 	[ "$rc" = 1 ] && grep -aq '"accel_vsmmu": false' "$out/console.log" ||
 		die "smoke boot failed (probe status '${rc:-none}', want 1; log: $out/console.log)"
+	grep -a -q 'smoke: insmod' "$out/console.log" &&
+		die "smoke boot: a module did not load (log: $out/console.log)"
+	# the kernel's own reports (timestamped), not /init's notes
+	grep -a -E '^\[ *[0-9]+\.[0-9]+\] .*((BUG|WARNING|INFO): |Internal error:|Kernel panic|Call trace:)' \
+		"$out/console.log" >&2 && die "smoke boot: kernel report above (log: $out/console.log)"
 	note "smoke boot: the packaged kernel boots, loads iommufd and VFIO, and the probe answers (log: $out/console.log)"
 }
 
