@@ -28,6 +28,13 @@ note() {
 	echo ">> $*" >&2
 }
 
+# The firmware's IORT, as harness/init printed it on console log $1, into
+# $2 as hex (empty if the boot printed none); iort-canwbs.sh reads it
+iort_hex() {
+	{ grep -a -m1 '^@@@ cmdqv-iort ' "$1" || true; } | tr -d '\r' |
+		sed 's/^@@@ cmdqv-iort //' >"$2"
+}
+
 # The compiler prefix for arm64 on this host: cross on x86_64, native on arm64.
 cross_compile() {
 	case $(uname -m) in

@@ -180,8 +180,7 @@ smoke() {
 	fi
 	echo "kselftest smoke.sh" >"$out/plan"
 	smoke_boot qemu 1 false
-	grep -a -m1 '^@@@ cmdqv-iort ' "$out/console-qemu.log" | tr -d '\r' |
-		sed 's/^@@@ cmdqv-iort //' >"$out/iort.hex" || true
+	iort_hex "$out/console-qemu.log" "$out/iort.hex"
 	[ -s "$out/iort.hex" ] || die "the smoke boot printed no IORT (log: $out/console-qemu.log)"
 	"$TOP/harness/iort-canwbs.sh" "$out/iort.hex" "$out/IORT.aml"
 	smoke_boot canwbs 0 true "$out/IORT.aml"

@@ -108,8 +108,7 @@ if [ $canwbs = 1 ]; then
 	logs+=("$LOG2")
 	labels=";canwbs"
 	expect+=";kselftest:smmu_nested"
-	grep -a -m1 '^@@@ cmdqv-iort ' "$LOG" | tr -d '\r' |
-		sed 's/^@@@ cmdqv-iort //' >"$OUT/iort.hex" || true
+	iort_hex "$LOG" "$OUT/iort.hex"
 	if [ ! -s "$OUT/iort.hex" ]; then
 		echo "@@@ cmdqv-no-boot the first boot printed no IORT (@@@ cmdqv-iort) to upgrade" >"$LOG2"
 	elif ! "$TOP/harness/iort-canwbs.sh" "$OUT/iort.hex" "$OUT/IORT.aml" 2>"$OUT/iort-canwbs.err"; then

@@ -110,8 +110,7 @@ canwbs_iort() {
 	"$TOP/harness/initramfs.sh" "$dir/initramfs.cpio.gz" "$dir/tests" "$dir/plan"
 	BOOT=acpi EL2=1 MEM=4G TIMEOUT=600 "$TOP/harness/boot.sh" "$image" \
 		"$dir/initramfs.cpio.gz" "$dir/console.log" kunit.enable=0
-	{ grep -a -m1 '^@@@ cmdqv-iort ' "$dir/console.log" || true; } | tr -d '\r' |
-		sed 's/^@@@ cmdqv-iort //' >"$dir/iort.hex"
+	iort_hex "$dir/console.log" "$dir/iort.hex"
 	[ -s "$dir/iort.hex" ] || die "the IORT boot printed no table (log: $dir/console.log)"
 	"$TOP/harness/iort-canwbs.sh" "$dir/iort.hex" "$OUT/IORT.aml"
 }
