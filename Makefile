@@ -16,6 +16,8 @@
 #   make bench-smmu  vSMMU invalidation throughput, ours next to mainline 7.3
 #                    (ROUNDS=N: N rounds, median; builds 'make mainline' first)
 #   make mainline    mainline 7.3 with the test kernel's configuration (build/obj-mainline)
+#   make mainline-config  only configure it: every fragment line must survive
+#                    7.3's Kconfig (part of make check, so the reference cannot rot)
 #   make tree        (re)create build/linux from the base + patches/ (FORCE=1 to discard work)
 #   make export      write build/linux's commits after 'base' back to patches/
 #   make lint        checkpatch --strict, kernel-doc, uAPI identical to mainline
@@ -41,7 +43,7 @@ TESTS ?= kunit iommufd iommufd_fail_nth smmu_nested $(if $(filter dt,$(BOOT)),,c
 export KUNIT_GLOB KSFT_ARGS BOOT TIMEOUT
 
 .PHONY: all deps tree export kernel selftests check run bench bench-smmu mainline lint sparse clean \
-	package package-config package-smoke vmm
+	package package-config package-smoke vmm mainline-config
 
 .DEFAULT_GOAL := package
 
@@ -75,7 +77,7 @@ kernel:
 selftests: kernel
 	@harness/selftests.sh $(TESTBIN)
 
-check: all lint package-config
+check: all lint package-config mainline-config
 	@harness/run.sh $(IMAGE) $(TESTBIN) "$(TESTS)"
 
 # An unchanged QEMU 11.1 (arm64, trixie-backports) as the client of our uAPI.
@@ -89,6 +91,9 @@ bench: all
 # Mainline 7.3 with the test kernel's configuration, for comparison figures.
 mainline:
 	@harness/mainline.sh
+
+mainline-config:
+	@CONFIG_ONLY=1 harness/mainline.sh
 
 # IOMMU_HWPT_INVALIDATE on a vSMMU: ours and mainline's, same QEMU, one run.
 bench-smmu: all mainline

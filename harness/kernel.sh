@@ -3,6 +3,7 @@
 # allnoconfig + configs/test.config, objects in build/obj-test.
 #
 #   kernel.sh [extra make targets…]
+#   CONFIG_ONLY=1 kernel.sh   configure and check the fragment, build nothing
 . "$(dirname "$0")/lib.sh"
 
 KOUT=${KOUT:-$BUILD/obj-test}
@@ -61,6 +62,10 @@ kmake -s KCONFIG_ALLCONFIG="$FRAGMENT" allnoconfig >"$LOG" 2>&1 ||
 check_config "$FRAGMENT"
 # The options the kselftests we run declare they need.
 check_config "$TREE/tools/testing/selftests/iommu/config"
+if [ -n "${CONFIG_ONLY:-}" ]; then
+	note "configured in $(($(date +%s) - start)) s: $KOUT/.config"
+	exit 0
+fi
 note "building arm64 Image and uAPI headers (log: $LOG)"
 # 'modules' (none in the tree) writes Module.symvers, for the real-VMM
 # stage's out-of-tree test driver
