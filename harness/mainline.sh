@@ -4,7 +4,9 @@
 # uAPI from) unpacked into build/mainline, configured as allnoconfig +
 # configs/test.config (less the lines configs/mainline.config drops) +
 # configs/mainline.config, and built by harness/kernel.sh, same compiler
-# and ccache, into build/obj-mainline.
+# and ccache, into build/obj-mainline. With CONFIG_ONLY=1 (make
+# mainline-config, part of make check) it only configures and checks that
+# every fragment line survives 7.3's Kconfig, so the reference cannot rot.
 . "$(dirname "$0")/lib.sh"
 
 MTREE=$BUILD/mainline

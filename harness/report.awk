@@ -15,6 +15,8 @@
 # asked for, a boot's list after another's separated by ";"; a section that
 # is missing is a failure. labels=";canwbs" names the boots (none for the
 # first here): a boot's sections, verdicts and reports carry "label/".
+# passes=1 also prints each passing case as "PASS section: name" (for
+# harness/conformance.sh, which judges cases against a list of its own).
 
 function strip(s) {
 	sub(/\r$/, "", s)
@@ -90,6 +92,8 @@ function result_line(s, d, ok,    name, directive, i) {
 	} else if (ok) {
 		sec_pass[section]++
 		passed++
+		if (passes)
+			print "PASS " section ": " name
 	} else {
 		sec_fail[section]++
 		fail(section ": " name)
