@@ -13,6 +13,8 @@
 #   make vmm         the real-VMM stage: Debian's QEMU 11.1 inside the test guest
 #                    (KVM at the emulated EL2) gives its guest an accelerated vSMMU
 #   make bench       build, boot and print the figures of tests/bench
+#   make conformance mainline 7.3's own iommufd kselftests on our test kernel,
+#                    judged against tests/conformance/expected-fail
 #   make bench-smmu  vSMMU invalidation throughput, ours next to mainline 7.3
 #                    (ROUNDS=N: N rounds, median; builds 'make mainline' first)
 #   make mainline    mainline 7.3 with the test kernel's configuration (build/obj-mainline)
@@ -37,13 +39,14 @@ MIMAGE  := $(BUILD)/obj-mainline/arch/arm64/boot/Image
 TESTBIN := $(BUILD)/tests
 
 # What the full run executes, in order: KUnit and test programs in the first
-# boot; "canwbs" adds the second boot (IORT with CANWBS), "vmm" the real-VMM
-# stage's boot (QEMU 11.1 inside the guest); both need ACPI boots.
-TESTS ?= kunit iommufd iommufd_fail_nth smmu_nested $(if $(filter dt,$(BOOT)),,canwbs vmm)
+# boot ("conformance": mainline's own iommufd kselftests); "canwbs" adds
+# the second boot (IORT with CANWBS), "vmm" the real-VMM stage's boot (QEMU
+# 11.1 inside the guest); both need ACPI boots.
+TESTS ?= kunit iommufd iommufd_fail_nth conformance smmu_nested $(if $(filter dt,$(BOOT)),,canwbs vmm)
 export KUNIT_GLOB KSFT_ARGS BOOT TIMEOUT
 
 .PHONY: all deps tree export kernel selftests check run bench bench-smmu mainline lint sparse clean \
-	package package-config package-smoke vmm mainline-config
+	package package-config package-smoke vmm mainline-config conformance
 
 .DEFAULT_GOAL := package
 
@@ -76,6 +79,7 @@ kernel:
 
 selftests: kernel
 	@harness/selftests.sh $(TESTBIN)
+	@harness/conformance.sh build $(TESTBIN)
 
 check: all lint package-config mainline-config
 	@harness/run.sh $(IMAGE) $(TESTBIN) "$(TESTS)"
@@ -87,6 +91,11 @@ vmm: kernel
 # Figures (object memory, ioctl timing) measured in the test guest.
 bench: all
 	@harness/run.sh $(IMAGE) $(TESTBIN) iommufd_bench
+
+# Mainline 7.3's iommufd kselftests, unchanged, against our kernel: the
+# first boot of make check runs them too.
+conformance: all
+	@harness/run.sh $(IMAGE) $(TESTBIN) conformance
 
 # Mainline 7.3 with the test kernel's configuration, for comparison figures.
 mainline:

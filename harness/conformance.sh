@@ -2,26 +2,16 @@
 # Conformance: mainline 7.3's own iommufd kselftests (iommufd and
 # iommufd_fail_nth, unchanged, from Debian's linux-source-7.3: the package
 # harness/abi.sh pins) built static for arm64 against mainline's uAPI
-# headers, run in a boot of our test kernel and judged case by case against
-# tests/conformance/expected-fail.
+# headers, for the first boot to run against our kernel (TESTS=conformance
+# in harness/run.sh). harness/report.awk judges them case by case against
+# tests/conformance/expected-fail: one case name per line ("fixture.variant.
+# test", as the kselftest prints it), then " # reason". A listed case that
+# fails counts as passed (XFAIL); an unlisted failure, or a listed case that
+# passes, skips or never runs, is a failure, so the list stays true.
 #
-#   conformance.sh build          unpack and build only, into build/conformance
-#   conformance.sh run IMAGE      build, boot IMAGE, judge
-#   conformance.sh judge [LOG]    judge a run's console log again (after
-#                                 editing the list; default: the last run's)
-#
-# The list has one case name per line ("fixture.variant.test" or
-# "fixture.test", as the kselftest prints it), then " # reason"; a reason
-# starting "BUG:" is a difference in the series' scope that is not
-# accepted, only listed. The stage fails on any failure not in the list,
-# on any listed case that does not fail (passes, skips or never ran: the
-# list must stay true), and on anything harness/report.awk judges a
-# failure besides cases (kernel reports, crash, hang, missing results).
-# Last lines: a pass/fail/expected-fail summary per fixture, then
-# "N passed, N failed, N expected-fail, N skipped".
-#
-# RUN_OUT: where the logs go (default build/run-conformance);
-# TIMEOUT: seconds for the guest run (default 2400).
+#   conformance.sh build DEST    build into build/conformance, then copy the
+#                                programs to DEST as mainline_iommufd and
+#                                mainline_iommufd_fail_nth
 . "$(dirname "$0")/lib.sh"
 
 OUT=$BUILD/conformance
@@ -29,7 +19,6 @@ SRC=$OUT/src			# the parts of linux-source-7.3 used here
 HDR=$OUT/usr			# mainline's uAPI, from its own headers_install
 CAP=$OUT/libcap			# Debian's arm64 libcap-dev, unpacked
 BIN=$OUT/bin
-LIST=$TOP/tests/conformance/expected-fail
 LOG=$BUILD/logs/conformance-build.log
 CROSS=$(cross_compile)
 PROGS="iommufd iommufd_fail_nth"
@@ -112,122 +101,20 @@ build() {
 		die "mainline kselftest build failed (log: $LOG)"
 	fi
 	for t in $PROGS; do
-		file "$BIN/$t" | grep -q 'statically linked' ||
-			die "$BIN/$t is not a static arm64 binary (log: $LOG)"
+		if "${CROSS}readelf" -l "$BIN/$t" | grep -q 'program interpreter'; then
+			die "$BIN/$t is not a static binary (log: $LOG)"
+		fi
 	done
-}
-
-# report.awk's verdicts (PASS/FAIL/SKIP lines) against the list; prints
-# the summary and fails on anything unexpected.
-judge() {
-	awk -v listfile="$LIST" '
-	BEGIN {
-		while ((getline l < listfile) > 0) {
-			if (l ~ /^[ \t]*(#|$)/)
-				continue
-			name = l
-			sub(/[ \t].*/, "", name)
-			reason = l
-			if (!sub(/^[^ \t]+[ \t]+# */, "", reason) || reason == "")
-				bad[++nbad] = "expected-fail list: \"" l "\" has no \" # reason\""
-			if (!(name in listed))
-				order[++nlisted] = name
-			listed[name] = reason
-		}
-	}
-	# "PASS kselftest:iommufd: fixture.variant.test"
-	/^(PASS|FAIL) kselftest:[^:]+: [^ ]+$/ || /^SKIP kselftest:[^:]+: [^ ]+ \(/ {
-		name = $3
-		fx = name
-		sub(/\..*/, "", fx)
-		if (!(fx in seenfx)) {
-			seenfx[fx] = 1
-			fxs[++nfx] = fx
-		}
-		ran[name] = $1
-		if ($1 == "PASS") {
-			pass[fx]++
-			npass++
-		} else if ($1 == "SKIP") {
-			skip[fx]++
-			nskip++
-		} else if (name in listed) {
-			xfail[fx]++
-			nxfail++
-		} else {
-			fail[fx]++
-			nfail++
-			unexpected[++nu] = "FAIL " name
-		}
-		next
-	}
-	/^FAIL / { nfail++; unexpected[++nu] = $0; next }
-	/^SKIP / { next }
-	# the total of report.awk, replaced by the one below
-	/^[0-9]+ passed, [0-9]+ failed$/ { next }
-	{ print }
-	END {
-		for (i = 1; i <= nlisted; i++) {
-			name = order[i]
-			if (!(name in ran))
-				unexpected[++nu] = "LISTED " name ": never ran"
-			else if (ran[name] != "FAIL")
-				unexpected[++nu] = "LISTED " name ": " (ran[name] == "PASS" ? "passes" : "skipped") " (take it off " listfile ")"
-			else
-				continue
-			nfail++
-		}
-		for (i = 1; i <= nbad; i++) {
-			unexpected[++nu] = bad[i]
-			nfail++
-		}
-		printf "%-28s %5s %5s %5s %5s\n", "fixture", "pass", "fail", "xfail", "skip"
-		for (i = 1; i <= nfx; i++) {
-			fx = fxs[i]
-			printf "%-28s %5d %5d %5d %5d\n", fx, pass[fx], fail[fx], xfail[fx], skip[fx]
-		}
-		for (i = 1; i <= nu; i++)
-			print unexpected[i]
-		printf "%d passed, %d failed, %d expected-fail, %d skipped\n", npass, nfail, nxfail, nskip
-		exit nfail > 0
-	}'
-}
-
-run() {
-	local image=$1 run_out=${RUN_OUT:-$BUILD/run-conformance} log plan t
-	image=$(realpath -m "$image")
-	[ -f "$image" ] || die "no kernel image at $image; run 'make kernel'"
-	[ -f "$LIST" ] || die "no expected-failure list at $LIST"
-	build
-	log=$run_out/console.log
-	plan=$run_out/plan
-	mkdir -p "$run_out"
-	: >"$plan"
-	for t in $PROGS; do
-		echo "kselftest $t" >>"$plan"
-	done
-	"$TOP/harness/initramfs.sh" "$run_out/initramfs.cpio.gz" "$BIN" "$plan"
-	rm -f "$log"
-	TIMEOUT=${TIMEOUT:-2400} "$TOP/harness/boot.sh" "$image" "$run_out/initramfs.cpio.gz" \
-		"$log" kunit.enable=0
-	grep -aq '^@@@ cmdqv-done' "$log" || { echo "--- last lines of $log:"; tail -n 25 "$log"; echo "---"; }
-	verdict "$log"
-}
-
-# report.awk's exit status is judge's business: what it failed is listed.
-verdict() {
-	local log=$1
-	[ -f "$log" ] || die "no console log at $log; run 'conformance.sh run IMAGE' first"
-	note "judging $log against $LIST"
-	if ! { awk -v expect="kselftest:iommufd kselftest:iommufd_fail_nth" -v passes=1 \
-		-f "$TOP/harness/report.awk" "$log" || true; } | judge; then
-		exit 1
-	fi
 }
 
 case ${1:-} in
-build) build ;;
-run) run "${2:?usage: conformance.sh run IMAGE}" ;;
-judge) verdict "${2:-${RUN_OUT:-$BUILD/run-conformance}/console.log}" ;;
-*) die "usage: conformance.sh build | run IMAGE | judge [LOG]" ;;
+build)
+	dest=${2:?usage: conformance.sh build DEST}
+	build
+	mkdir -p "$dest"
+	for t in $PROGS; do
+		cp "$BIN/$t" "$dest/mainline_$t"
+	done
+	;;
+*) die "usage: conformance.sh build DEST" ;;
 esac

@@ -15,8 +15,11 @@
 # asked for, a boot's list after another's separated by ";"; a section that
 # is missing is a failure. labels=";canwbs" names the boots (none for the
 # first here): a boot's sections, verdicts and reports carry "label/".
-# passes=1 also prints each passing case as "PASS section: name" (for
-# harness/conformance.sh, which judges cases against a list of its own).
+# xfail=FILE lists the cases of mainline's own kselftests (the sections
+# kselftest:mainline_*) that are expected to fail, one per line as
+# "fixture.variant.test # reason". Such a case that fails counts as passed
+# and is shown as XFAIL; one that passes, skips or never runs is a failure
+# (the list must stay true), and so is a line without a reason.
 
 function strip(s) {
 	sub(/\r$/, "", s)
@@ -92,11 +95,45 @@ function result_line(s, d, ok,    name, directive, i) {
 	} else if (ok) {
 		sec_pass[section]++
 		passed++
-		if (passes)
-			print "PASS " section ": " name
+	} else if (mainline && (name in listed)) {
+		sec_xfail[section]++
+		passed++
+		nxfail++
+		xfails[nxfail] = section ": " name " (" listed[name] ")"
 	} else {
 		sec_fail[section]++
 		fail(section ": " name)
+	}
+	if (mainline)
+		ran[name] = directive ~ /^(SKIP|skip)/ ? "skips" : ok ? "passes" : "fails"
+}
+
+# The expected-failure list: names to reasons; a line without one is bad.
+function read_xfail(file,    l, name, reason) {
+	while ((getline l < file) > 0) {
+		if (l ~ /^[ \t]*(#|$)/)
+			continue
+		name = l
+		sub(/[ \t].*/, "", name)
+		reason = l
+		if (!sub(/^[^ \t]+[ \t]+# */, "", reason) || reason == "")
+			badlist[++nbadlist] = l
+		listed[name] = reason
+		listorder[++nlisted] = name
+	}
+	close(file)
+}
+
+# After the runs: every listed case must have run and failed.
+function check_xfail(    i, name) {
+	for (i = 1; i <= nbadlist; i++)
+		fail("expected-fail list: \"" badlist[i] "\" has no \" # reason\"")
+	for (i = 1; i <= nlisted; i++) {
+		name = listorder[i]
+		if (!(name in ran))
+			fail("expected-fail list: " name " never ran")
+		else if (ran[name] != "fails")
+			fail("expected-fail list: " name " " ran[name] " (take it off the list)")
 	}
 }
 
@@ -142,7 +179,9 @@ BEGIN {
 	nboots = split(expect, boot_expect, ";")
 	split(labels, boot_label, ";")
 	boot = 0
-	passed = failed = nfail = skipped = reports = 0
+	passed = failed = nfail = skipped = reports = nxfail = 0
+	if (xfail != "")
+		read_xfail(xfail)
 }
 
 FNR == 1 {
@@ -163,6 +202,9 @@ line ~ /^@@@ cmdqv-init / {
 line ~ /^@@@ cmdqv-begin / {
 	base = $3
 	section = prefix base
+	mainline = (base ~ /^kselftest:mainline_/)
+	if (mainline)
+		mainline_seen = 1
 	sec_start = $4
 	seen[section] = 1
 	order[++nsections] = section
@@ -260,10 +302,14 @@ END {
 		no_boot = "no console log"
 		end_boot()
 	}
+	if (mainline_seen)
+		check_xfail()
 	for (i = 1; i <= reports; i++)
 		fail(report[i])
 	for (i = 1; i <= skipped; i++)
 		print "SKIP " skips[i]
+	for (i = 1; i <= nxfail; i++)
+		print "XFAIL " xfails[i]
 	for (i = 1; i <= nfail; i++)
 		print "FAIL " failures[i]
 	for (i = 1; i <= nsections; i++) {
@@ -271,6 +317,8 @@ END {
 		if (quiet[s])
 			continue
 		printf "%-32s %4d passed, %d failed, %d skipped", s, sec_pass[s], sec_fail[s], sec_skip[s]
+		if (sec_xfail[s])
+			printf ", %d expected-fail", sec_xfail[s]
 		if (s in sec_time)
 			printf " (%.1f s)", sec_time[s]
 		printf "\n"

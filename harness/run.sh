@@ -9,7 +9,9 @@
 # (QEMU's does not): the first boot prints QEMU's table, harness/iort-canwbs.sh
 # upgrades it, and the second boot, with the table in its initrd, runs
 # smmu_nested only. "vmm" adds the real-VMM stage's boot (harness/vmm.sh:
-# QEMU 11.1 inside the guest). All logs are judged together.
+# QEMU 11.1 inside the guest). "conformance" runs mainline 7.3's own iommufd
+# kselftests (harness/conformance.sh) in the first boot, judged against
+# tests/conformance/expected-fail. All logs are judged together.
 #
 # KUNIT_GLOB: run only the KUnit suites matching it (kunit.filter_glob).
 # KSFT_ARGS: arguments for every kselftest binary (e.g. "-f iommufd_ioas");
@@ -61,6 +63,13 @@ for t in $TESTS; do
 		[ "$BOOT" = acpi ] ||
 			die "the canwbs boot needs ACPI (an IORT); leave 'canwbs' out of TESTS with BOOT=$BOOT"
 		canwbs=1
+		;;
+	conformance)
+		for m in mainline_iommufd mainline_iommufd_fail_nth; do
+			[ -x "$TESTDIR/$m" ] || die "no test program '$m' in $TESTDIR (harness/conformance.sh build $TESTDIR)"
+			echo "kselftest $m" >>"$plan"
+			expect+=" kselftest:$m"
+		done
 		;;
 	vmm)
 		[ "$BOOT" = acpi ] ||
@@ -130,4 +139,5 @@ if [ $vmm = 1 ]; then
 	show_tail "$LOG3"
 fi
 note "judging ${logs[*]}"
-exec awk -v expect="${expect# }" -v labels="$labels" -f "$TOP/harness/report.awk" "${logs[@]}"
+exec awk -v expect="${expect# }" -v labels="$labels" \
+	-v xfail="$TOP/tests/conformance/expected-fail" -f "$TOP/harness/report.awk" "${logs[@]}"

@@ -2,7 +2,8 @@
 # The judge is tested too: each tests/harness/NAME.log is a console log whose
 # first line is "# expect: SECTIONS…"; report.awk's output and exit status
 # must equal NAME.expect. A NAME.boot2 next to it is the log of a second boot
-# judged with it ("# expect: …" then "# label: LABEL" as its first lines).
+# judged with it ("# expect: …" then "# label: LABEL" as its first lines),
+# and a NAME.xfail the expected-failure list of mainline's kselftests.
 . "$(dirname "$0")/lib.sh"
 
 bad=0
@@ -16,8 +17,10 @@ for log in "$TOP"/tests/harness/*.log; do
 		expect+=";$(sed -n '1s/^# expect: //p' "${log%.log}.boot2")"
 		labels=";$(sed -n '2s/^# label: //p' "${log%.log}.boot2")"
 	fi
+	xfail=""
+	[ -f "${log%.log}.xfail" ] && xfail=${log%.log}.xfail
 	got=$({
-		awk -v expect="$expect" -v labels="$labels" \
+		awk -v expect="$expect" -v labels="$labels" -v xfail="$xfail" \
 			-f "$TOP/harness/report.awk" "${logs[@]}" && rc=0 || rc=$?
 		echo "exit $rc"
 	})
