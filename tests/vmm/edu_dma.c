@@ -13,9 +13,9 @@
  *   unmap_revokes  after dma_unmap_single() (strict invalidation) the device
  *                  can no longer write the page it wrote a moment before
  *
- * For the DMA that must fault it prints "edu-dma: fault expected at IOVA";
- * the stage looks for a translation fault event at it in the log. The
- * revoked IOVA of unmap_revokes is printed too, only for the record.
+ * For each DMA that must fault (unmapped_iova's and unmap_revokes's) it
+ * prints "edu-dma: fault expected at IOVA"; the stage looks for a
+ * translation fault event at each in the log.
  * edu ignores commands while a DMA runs, so a timeout ends the cases.
  */
 #include <linux/delay.h>
@@ -43,6 +43,12 @@
 /* An IOVA the DMA domain never hands out: the allocator works top-down */
 #define EDU_STRAY_IOVA	0x10000
 #define EDU_TIMEOUT_MS	10000
+/*
+ * The SMMU driver logs at most 10 events in 5 s (its ratelimit), and one
+ * faulting edu DMA raises more than 10 under QEMU: a second faulting DMA
+ * waits this long, so that its events are logged too.
+ */
+#define EDU_EVENT_LOG_QUIET_MS	5500
 
 struct edu {
 	struct pci_dev *pdev;
@@ -199,7 +205,8 @@ static int unmap_revokes(struct edu *edu)
 		goto out_free;
 	/* ...and no longer once unmapped: the page keeps what it had */
 	memset(page, 0xee, 64);
-	pr_info("edu-dma: revoked IOVA %pad\n", &page_iova);
+	msleep(EDU_EVENT_LOG_QUIET_MS);
+	pr_info("edu-dma: fault expected at %pad\n", &page_iova);
 	ret = edu_dma(edu, page_iova, 64, true);
 	if (!ret && memchr_inv(page, 0xee, 64))
 		ret = -EACCES;
