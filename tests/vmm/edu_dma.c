@@ -14,8 +14,9 @@
  *                  can no longer write the page it wrote a moment before
  *
  * For each DMA that must fault (unmapped_iova's and unmap_revokes's) it
- * prints "edu-dma: fault expected at IOVA"; the stage looks for a
- * translation fault event at each in the log.
+ * prints "edu-dma: fault expected at IOVA" (16 hex digits, as the SMMU
+ * driver prints an event's words); the stage looks for a translation fault
+ * event at each in the log.
  * edu ignores commands while a DMA runs, so a timeout ends the cases.
  */
 #include <linux/delay.h>
@@ -182,7 +183,7 @@ static int unmapped_iova(struct edu *edu)
 
 	if (!domain || iommu_iova_to_phys(domain, EDU_STRAY_IOVA))
 		return -EEXIST;
-	pr_info("edu-dma: fault expected at 0x%x\n", EDU_STRAY_IOVA);
+	pr_info("edu-dma: fault expected at 0x%016x\n", EDU_STRAY_IOVA);
 	ret = edu_dma(edu, EDU_STRAY_IOVA, 64, true);
 	if (ret)
 		return ret;

@@ -6,12 +6,14 @@
 # inner console is slow).
 insmod /tests/edu_dma.ko
 # A fault event comes after the DMA that caused it, through the host's
-# vEVENTQ and QEMU: wait (15 s at most) for as many as the driver expects.
-want=$(dmesg | grep -c 'edu-dma: fault expected')
-i=0
-while [ "$(dmesg | grep -c 'event 0x10 received')" -lt "$want" ] && [ $i -lt 15 ]; do
-	sleep 1
-	i=$((i + 1))
+# vEVENTQ and QEMU: wait (15 s at most each) until every IOVA the driver
+# announced is the address of a translation fault event in the log.
+for a in $(dmesg | grep -o 'edu-dma: fault expected at 0x[0-9a-f]*' | grep -o '0x[0-9a-f]*$'); do
+	i=0
+	until dmesg | grep -A3 'event 0x10 received' | grep -q "$a\$" || [ $i -ge 15 ]; do
+		sleep 1
+		i=$((i + 1))
+	done
 done
 dmesg | grep -E -A4 'edu-dma|arm-smmu-v3|iommu group'
 dmesg | grep -E -A12 'BUG:|WARNING:|Oops|Kernel panic|UBSAN:|KASAN:|INFO: task|rcu: INFO|hung_task|soft lockup'
