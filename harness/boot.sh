@@ -10,7 +10,8 @@
 # BOOT=acpi (default: UEFI firmware, ACPI tables, as on Grace) or BOOT=dt.
 # TIMEOUT=seconds for the whole guest run; BOOT_TIMEOUT=seconds to reach /init.
 # EL2=1 boots the kernel at EL2 (virtualization=on), so that it runs KVM;
-# MEM=size of the guest's RAM (default 2G).
+# MEM=size of the guest's RAM (default 2G). QEMU=the emulator (default
+# qemu-system-aarch64 from PATH; 'make qemu' builds build/qemu/qemu-system-aarch64).
 . "$(dirname "$0")/lib.sh"
 
 IMAGE=${1:?usage: boot.sh IMAGE INITRAMFS LOG [args]}
@@ -21,8 +22,9 @@ BOOT=${BOOT:-acpi}
 TIMEOUT=${TIMEOUT:-1500}
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-180}
 EFI_FW=${EFI_FW:-/usr/share/qemu-efi-aarch64/QEMU_EFI.fd}
+QEMU=${QEMU:-qemu-system-aarch64}
 
-need_tools qemu-system-aarch64 timeout
+need_tools "$QEMU" timeout
 [ -f "$IMAGE" ] || die "no kernel image at $IMAGE; run 'make kernel'"
 [ -f "$INITRD" ] || die "no initramfs at $INITRD; 'make run' builds it"
 
@@ -33,9 +35,26 @@ need_tools qemu-system-aarch64 timeout
 # bystander that the first one's bad input must not disturb. pauth-impdef:
 # the architected pointer-auth hash is very slow under TCG, and the tests do
 # not depend on which hash is used.
-machine=virt,gic-version=3,iommu=smmuv3
+#
+# MACHINE=smmuv3 (default) is that machine. MACHINE=cmdqv has the same SMMUv3
+# as a device with an emulated Tegra241 CMDQV beside it (cmdqv=on without
+# accel: our QEMU patches, 'make qemu'), which the kernel finds through the
+# DSDT's NVDA200C node, as on Grace. Every register write to the CMDQV and
+# every command one of its queues executes is traced into LOG.cmdqv, so that
+# tests can judge what the hardware saw; QEMU's guest-error log goes there too.
+machine=virt,gic-version=3
+smmu=()
+case ${MACHINE:-smmuv3} in
+smmuv3) machine+=,iommu=smmuv3 ;;
+cmdqv)
+	[ "$BOOT" = acpi ] || die "MACHINE=cmdqv needs BOOT=acpi: the kernel finds a CMDQV only through ACPI"
+	smmu=(-device arm-smmuv3,primary-bus=pcie.0,stage=nested,cmdqv=on
+		-trace "tegra241_cmdqv_emu_*" -d guest_errors -D "$LOG.cmdqv")
+	;;
+*) die "MACHINE must be smmuv3 or cmdqv, not '$MACHINE'" ;;
+esac
 [ "${EL2:-0}" = 1 ] && machine+=,virtualization=on
-qemu=(qemu-system-aarch64 -machine "$machine"
+qemu=("$QEMU" -machine "$machine" "${smmu[@]}"
 	-cpu max,pauth-impdef=on -smp 2 -m "${MEM:-2G}" -nographic -no-reboot -nic none
 	-kernel "$IMAGE" -initrd "$INITRD"
 	-device edu,addr=01.0 -device edu,addr=02.0)
@@ -52,6 +71,7 @@ esac
 cmdline+=" $*"
 
 mkdir -p "$(dirname "$LOG")"
+rm -f "$LOG.cmdqv"
 note "booting ($BOOT, timeout ${TIMEOUT}s): $cmdline"
 echo "# qemu: ${qemu[*]} -append \"$cmdline\"" >"$LOG"
 start=$(date +%s.%N)

@@ -38,8 +38,11 @@ fi
 
 pkgs=(make gcc libc6-dev ccache sparse bc bison flex perl python3 libssl-dev
 	libelf-dev cpio gzip xz-utils file kmod rsync git procps coreutils dwarves
-	dpkg-dev debhelper mmdebstrap)
+	dpkg-dev debhelper mmdebstrap libglib2.0-dev libfdt-dev ninja-build
+	python3-venv)
 # mmdebstrap: the real-VMM stage unpacks Debian's arm64 QEMU 11.1 with it.
+# glib, libfdt, ninja, python3-venv: 'make qemu' (harness/qemu.sh) builds our
+# own qemu-system-aarch64; configure takes its meson from the QEMU tree.
 # The packages' linux-headers carries kernel tools built for arm64 (sign-file)
 [ "$native" != arm64 ] && pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libssl-dev:arm64)
 bpo_pkgs=(qemu-system-arm qemu-efi-aarch64)
