@@ -8,6 +8,8 @@
 #   make package-config  only merge and check that config (part of make check)
 #   make package-smoke   boot the packaged kernel under the test QEMU, run the probe
 #   make all         build the arm64 test kernel and the test programs
+#   make qemu        our qemu-system-aarch64: pinned upstream QEMU + qemu/patches,
+#                    cached in $CACHE/qemu, linked as build/qemu/qemu-system-aarch64
 #   make check       build, boot under QEMU with an emulated SMMUv3, run every test
 #                    (three boots: QEMU's IORT; one upgraded with CANWBS; the real-VMM stage)
 #   make vmm         the real-VMM stage: Debian's QEMU 11.1 inside the test guest
@@ -27,7 +29,7 @@
 #
 # Narrowing a run:  make check TESTS=kunit KUNIT_GLOB='arm-smmu-v3*'
 #                   make check TESTS=iommufd KSFT_ARGS='-f iommufd_ioas'
-#                   make run TESTS='smmu_nested canwbs'   (TESTS=canwbs: the second boot)
+#                   make run TESTS='e2e canwbs'   (the end-to-end programs in both boots)
 
 SHELL := /bin/bash
 export CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cmdqv-lts
@@ -39,14 +41,15 @@ MIMAGE  := $(BUILD)/obj-mainline/arch/arm64/boot/Image
 TESTBIN := $(BUILD)/tests
 
 # What the full run executes, in order: KUnit and test programs in the first
-# boot ("conformance": mainline's own iommufd kselftests); "canwbs" adds
+# boot ("conformance": mainline's own iommufd kselftests; "e2e": the
+# end-to-end programs, tests/e2e, in this boot and the next); "canwbs" adds
 # the second boot (IORT with CANWBS), "vmm" the real-VMM stage's boot (QEMU
 # 11.1 inside the guest); both need ACPI boots.
-TESTS ?= kunit iommufd iommufd_fail_nth conformance smmu_nested $(if $(filter dt,$(BOOT)),,canwbs vmm)
+TESTS ?= kunit iommufd iommufd_fail_nth conformance e2e $(if $(filter dt,$(BOOT)),,canwbs vmm)
 export KUNIT_GLOB KSFT_ARGS BOOT TIMEOUT
 
 .PHONY: all deps tree export kernel selftests check run bench bench-smmu mainline lint sparse clean \
-	package package-config package-smoke vmm mainline-config conformance
+	package package-config package-smoke vmm mainline-config conformance qemu
 
 .DEFAULT_GOAL := package
 
@@ -81,7 +84,7 @@ selftests: kernel
 	@harness/selftests.sh $(TESTBIN)
 	@harness/conformance.sh build $(TESTBIN)
 
-check: all lint package-config mainline-config
+check: all qemu lint package-config mainline-config
 	@harness/run.sh $(IMAGE) $(TESTBIN) "$(TESTS)"
 
 # An unchanged QEMU 11.1 (arm64, trixie-backports) as the client of our uAPI.
@@ -89,12 +92,12 @@ vmm: kernel
 	@harness/vmm.sh run $(IMAGE)
 
 # Figures (object memory, ioctl timing) measured in the test guest.
-bench: all
+bench: all qemu
 	@harness/run.sh $(IMAGE) $(TESTBIN) iommufd_bench
 
 # Mainline 7.3's iommufd kselftests, unchanged, against our kernel: the
 # first boot of make check runs them too.
-conformance: all
+conformance: all qemu
 	@harness/run.sh $(IMAGE) $(TESTBIN) conformance
 
 # Mainline 7.3 with the test kernel's configuration, for comparison figures.
@@ -107,6 +110,10 @@ mainline-config:
 # IOMMU_HWPT_INVALIDATE on a vSMMU: ours and mainline's, same QEMU, one run.
 bench-smmu: all mainline
 	@harness/bench-smmu.sh $(IMAGE) $(MIMAGE) $(TESTBIN)
+
+# Our own QEMU (pinned upstream + qemu/patches), built once per input.
+qemu:
+	@harness/qemu.sh
 
 # Boot what is already built, without rebuilding.
 run:

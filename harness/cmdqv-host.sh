@@ -58,6 +58,9 @@ if [ -f "$TRACE" ]; then
 fi
 
 result "$found" companion_cmdqv_found
+# The DSDT gives the CMDQV an interrupt: the ACPI walk must take it
+console | grep -aq 'tegra241_cmdqv: no interrupt' && irq=1 || irq=0
+result "$irq" error_interrupt_found
 if [ "$MODE" = disabled ]; then
 	console | grep -aq 'Detected disable_cmdqv=true'
 	result $? disable_cmdqv_honoured

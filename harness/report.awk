@@ -2,8 +2,10 @@
 #
 # Counts every leaf test case in the framed (K)TAP sections: a result line
 # ("ok N name", "not ok N name") whose test had no subtests of its own. A
-# "# SKIP" result is a skip; a plan ("1..N") that got fewer results than it
-# announced counts the missing ones as failures. Kernel reports anywhere in
+# "# SKIP" result is a skip, neither passed nor failed; a plan ("1..N")
+# that got fewer results than it announced counts the missing ones as
+# failures, and a test program that reported no case at all (a filter that
+# matched nothing, no plan printed) is a failure. Kernel reports anywhere in
 # a log (KASAN, UBSAN, lockdep, WARN, BUG, oops, panic, kmemleak) each count
 # as one failure, and so does a guest that never reached the end of its plan.
 #
@@ -224,6 +226,10 @@ line ~ /^@@@ cmdqv-end / {
 	if (base ~ /^kselftest:/ && rc != 0 && failed == failed_before &&
 	    !sec_xfail[section])
 		fail(section ": exited with status " rc " and no failing case")
+	# A program that ran nothing tested nothing (skipped cases did run)
+	else if (base ~ /^kselftest:/ && failed == failed_before &&
+		 !(sec_pass[section] + sec_skip[section] + sec_xfail[section]))
+		fail(section ": reported no case")
 	section = ""
 	next
 }

@@ -2,20 +2,22 @@
 # Boot the built kernel with the built tests and judge the console logs.
 # Last line: "N passed, N failed"; exit status non-zero on any failure.
 #
-#   run.sh IMAGE TESTDIR "TESTS"    e.g. TESTS="kunit iommufd smmu_nested canwbs"
+#   run.sh IMAGE TESTDIR "TESTS"    e.g. TESTS="kunit iommufd e2e canwbs"
 #
-# TESTS names what the first boot runs, in order: "kunit" and test programs.
-# "canwbs" adds a second boot whose IORT says the PCI root complex has CANWBS
-# (QEMU's does not): the first boot prints QEMU's table, harness/iort-canwbs.sh
-# upgrades it, and the second boot, with the table in its initrd, runs
-# smmu_nested only. "vmm" adds the real-VMM stage's boot (harness/vmm.sh:
-# QEMU 11.1 inside the guest). "conformance" runs mainline 7.3's own iommufd
-# kselftests (harness/conformance.sh) in the first boot, judged against
-# tests/conformance/expected-fail. All logs are judged together.
+# TESTS names what the first boot runs, in order: "kunit" and test programs;
+# "e2e" names the end-to-end programs (below). "canwbs" adds a second boot
+# whose IORT says the PCI root complex has CANWBS (QEMU's does not): the
+# first boot prints QEMU's table, harness/iort-canwbs.sh upgrades it, and the
+# second boot, with the table in its initrd, runs the end-to-end programs of
+# TESTS again (all of them if TESTS names none). "vmm" adds the real-VMM
+# stage's boot (harness/vmm.sh: QEMU 11.1 inside the guest). "conformance"
+# runs mainline 7.3's own iommufd kselftests (harness/conformance.sh) in the
+# first boot, judged against tests/conformance/expected-fail. All logs are
+# judged together.
 #
 # KUNIT_GLOB: run only the KUnit suites matching it (kunit.filter_glob).
-# KSFT_ARGS: arguments for every kselftest binary (e.g. "-f iommufd_ioas");
-# for smmu_nested they replace its selection below.
+# KSFT_ARGS: arguments for every kselftest binary (e.g. "-f iommufd_ioas").
+# E2E: the end-to-end programs (default below).
 # RUN_OUT: where the logs go (default build/run).
 . "$(dirname "$0")/lib.sh"
 
@@ -28,31 +30,55 @@ LOG=$OUT/console.log
 LOG2=$OUT/console-canwbs.log
 LOG3=$OUT/console-vmm.log
 
-# What smmu_nested runs in each boot (kselftest filters): QEMU's own IORT
-# must refuse a vSMMU (no CANWBS); the upgraded one allows it, and the nested
-# cases run there (see the top of tests/e2e/smmu_nested.c). Fixture
-# smmu_inv_bench is never selected here: only make bench-smmu runs it.
-E2E_QEMU="-f edu_s2 -r iort.qemu.memory_flags -f smmu_hw_info -r smmu_viommu.qemu.alloc"
-E2E_CANWBS="-f edu_s2 -r iort.canwbs.memory_flags -f smmu_hw_info -r smmu_viommu.canwbs.alloc -f smmu_nested"
-# Tegra241 CMDQV types, which QEMU's SMMU refuses, with and without CANWBS;
-# and the host probe, which runs first (the order is the file's)
-for v in qemu canwbs; do
-	r="-r smmu_viommu.$v.cmdqv_type_refused -r smmu_viommu.$v.cmdqv_hw_queue_refused"
-	r+=" -r probe.$v.report -r probe.$v.bad_input"
-	if [ $v = qemu ]; then E2E_QEMU+=" $r"; else E2E_CANWBS+=" $r"; fi
-done
-# vEVENTQ, MSI behind a nested domain, bad input, a second device (one line)
-E2E_CANWBS+=" -f smmu_vevent -f smmu_msi -f smmu_bad_input -f smmu_two_edu"
-# A device-tree boot has no IORT to check.
-[ "$BOOT" = dt ] && E2E_QEMU="-f edu_s2"
+# The end-to-end programs (tests/e2e/smmu_*.c), in the order they run. Each
+# case finds out what its boot offers (IORT CANWBS, a vSMMU, a CMDQV) and
+# skips with the reason otherwise, so every boot runs the same programs.
+# smmu_viommu first: its probe cases see the devices as an admin would.
+# smmu_inv_bench is not a test: only make bench-smmu runs it.
+E2E=${E2E:-smmu_viommu smmu_s2 smmu_nested smmu_vevent smmu_msi smmu_bad_input smmu_two_edu}
+
+# The test machine (harness/boot.sh): MACHINE=cmdqv, QEMU's SMMUv3 with our
+# emulated Tegra241 CMDQV beside it, in our QEMU ('make qemu'), so that every
+# boot runs the kernel's CMDQV driver as on Grace; host:cmdqv judges each
+# boot's trace. A device-tree boot cannot find a CMDQV (the kernel probes it
+# through ACPI only): it gets QEMU's SMMUv3 alone (MACHINE=smmuv3).
+[ "$BOOT" = dt ] && MACHINE=${MACHINE:-smmuv3}
+export MACHINE=${MACHINE:-cmdqv}
+if [ "$MACHINE" = cmdqv ]; then
+	export QEMU=${QEMU:-$BUILD/qemu/qemu-system-aarch64}
+	[ -x "$QEMU" ] || die "no $QEMU: MACHINE=cmdqv needs our QEMU ('make qemu')"
+fi
+
+# Judge a CMDQV machine's boot from the host side too (cmdqv-host.sh)
+host_check() {
+	[ "$MACHINE" = cmdqv ] || return 0
+	"$TOP/harness/cmdqv-host.sh" "$@"
+}
+host_expect() {
+	[ "$MACHINE" = cmdqv ] && echo " host:cmdqv"
+	return 0
+}
 
 mkdir -p "$OUT"
 canwbs=0
 vmm=0
 plan=$OUT/plan
 expect=""
+e2e=""
 kargs=()
 : >"$plan"
+
+# A test program in the first boot's plan; an end-to-end one (smmu_*) is
+# kept for the CANWBS boot's too
+add_prog() {
+	[ -x "$TESTDIR/$1" ] || die "no test program '$1' in $TESTDIR (TESTS=$TESTS)"
+	echo "kselftest $1 ${KSFT_ARGS:-}" >>"$plan"
+	expect+=" kselftest:$1"
+	case $1 in
+	smmu_*) e2e+=" $1" ;;
+	esac
+}
+
 for t in $TESTS; do
 	case $t in
 	kunit)
@@ -76,12 +102,13 @@ for t in $TESTS; do
 			die "the real-VMM stage needs ACPI (QEMU's accelerated vSMMU is ACPI-only); leave 'vmm' out of TESTS with BOOT=$BOOT"
 		vmm=1
 		;;
+	e2e)
+		for p in $E2E; do
+			add_prog "$p"
+		done
+		;;
 	*)
-		[ -x "$TESTDIR/$t" ] || die "no test program '$t' in $TESTDIR (TESTS=$TESTS)"
-		args=${KSFT_ARGS:-}
-		[ "$t" = smmu_nested ] && args=${KSFT_ARGS:-$E2E_QEMU}
-		echo "kselftest $t $args" >>"$plan"
-		expect+=" kselftest:$t"
+		add_prog "$t"
 		;;
 	esac
 done
@@ -90,9 +117,14 @@ if grep -qx kunit "$plan"; then
 else
 	kargs+=(kunit.enable=0)
 fi
+expect2=""
 if [ $canwbs = 1 ]; then
-	[ -x "$TESTDIR/smmu_nested" ] || die "no test program 'smmu_nested' in $TESTDIR (the canwbs boot runs it)"
-	echo "kselftest smmu_nested ${KSFT_ARGS:-$E2E_CANWBS}" >"$plan.canwbs"
+	: >"$plan.canwbs"
+	for p in ${e2e:-$E2E}; do
+		[ -x "$TESTDIR/$p" ] || die "no test program '$p' in $TESTDIR (the canwbs boot runs it)"
+		echo "kselftest $p ${KSFT_ARGS:-}" >>"$plan.canwbs"
+		expect2+=" kselftest:$p"
+	done
 fi
 
 "$TOP/harness/initramfs.sh" "$OUT/initramfs.cpio.gz" "$TESTDIR" "$plan"
@@ -110,13 +142,15 @@ show_tail() {
 
 "$TOP/harness/boot.sh" "$IMAGE" "$OUT/initramfs.cpio.gz" "$LOG" "${kargs[@]}"
 show_tail "$LOG"
+host_check "$LOG"
+expect+=$(host_expect)
 logs=("$LOG")
 labels=""
 
 if [ $canwbs = 1 ]; then
 	logs+=("$LOG2")
 	labels=";canwbs"
-	expect+=";kselftest:smmu_nested"
+	expect+=";${expect2# }$(host_expect)"
 	iort_hex "$LOG" "$OUT/iort.hex"
 	if [ ! -s "$OUT/iort.hex" ]; then
 		echo "@@@ cmdqv-no-boot the first boot printed no IORT (@@@ cmdqv-iort) to upgrade" >"$LOG2"
@@ -128,15 +162,23 @@ if [ $canwbs = 1 ]; then
 			"$plan.canwbs" "$OUT/IORT.aml"
 		"$TOP/harness/boot.sh" "$IMAGE" "$OUT/initramfs-canwbs.cpio" "$LOG2" kunit.enable=0
 		show_tail "$LOG2"
+		host_check "$LOG2"
 	fi
 fi
 if [ $vmm = 1 ]; then
 	logs+=("$LOG3")
 	labels+=";vmm"
-	expect+=";kselftest:real_vmm.sh"
-	IORT=$OUT/IORT.aml RUN_OUT=$OUT/vmm "$TOP/harness/vmm.sh" boot "$IMAGE" "$LOG3" ||
+	expect+=";kselftest:real_vmm.sh$(host_expect)"
+	# The host leaves its CMDQV alone here (disable_cmdqv), so QEMU 11.1
+	# inside falls back to a vSMMU without one, as the stage expects; this
+	# is also the boot that shows the switch works.
+	vmm_kargs=""
+	[ "$MACHINE" = cmdqv ] && vmm_kargs=arm_smmu_v3.disable_cmdqv=1
+	IORT=$OUT/IORT.aml RUN_OUT=$OUT/vmm VMM_KARGS=$vmm_kargs \
+		"$TOP/harness/vmm.sh" boot "$IMAGE" "$LOG3" ||
 		echo "@@@ cmdqv-no-boot harness/vmm.sh could not boot the stage (its error is above)" >>"$LOG3"
 	show_tail "$LOG3"
+	host_check "$LOG3" disabled
 fi
 note "judging ${logs[*]}"
 exec awk -v expect="${expect# }" -v labels="$labels" \

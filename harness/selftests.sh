@@ -14,7 +14,10 @@ need_tools make "${CROSS}gcc"
 [ -d "$KOUT/usr/include/linux" ] || die "no uAPI headers in $KOUT/usr/include; run 'make kernel' first"
 mkdir -p "$OUT" "$(dirname "$LOG")"
 
-PROGS="iommufd iommufd_fail_nth iommufd_bench smmu_nested cmdqv-probe"
+# The end-to-end programs (tests/e2e), each on the library in tests/e2e/lib
+E2E_PROGS="smmu_viommu smmu_s2 smmu_nested smmu_vevent smmu_msi smmu_bad_input
+	smmu_two_edu smmu_inv_bench"
+PROGS="iommufd iommufd_fail_nth iommufd_bench $E2E_PROGS cmdqv-probe"
 # A failed build must not leave an older binary for a later run to trust.
 for t in $PROGS; do
 	rm -f "$OUT/$t"
@@ -36,14 +39,17 @@ if ! "${CROSS}gcc" -static -O2 -Wall -Wno-unused-function -Wno-unused-variable -
 	tail -n 20 "$LOG" >&2
 	die "iommufd_bench build failed (log: $LOG)"
 fi
-# Our end-to-end program: the VMM's ioctls on QEMU's edu device.
-note "building tests/e2e/smmu_nested"
-if ! "${CROSS}gcc" -static -O2 -Wall -Werror -isystem "$KOUT/usr/include" \
-	-I"$TREE/tools/testing/selftests" -o "$OUT/smmu_nested" \
-	"$TOP/tests/e2e/smmu_nested.c" >>"$LOG" 2>&1; then
-	tail -n 20 "$LOG" >&2
-	die "smmu_nested build failed (log: $LOG)"
-fi
+# Our end-to-end programs: the VMM's ioctls on QEMU's edu device.
+note "building tests/e2e:" $E2E_PROGS
+for t in $E2E_PROGS; do
+	if ! "${CROSS}gcc" -static -O2 -Wall -Werror -isystem "$KOUT/usr/include" \
+		-I"$TREE/tools/testing/selftests" -I"$TOP/tests/e2e/lib" \
+		-o "$OUT/$t" "$TOP/tests/e2e/$t.c" "$TOP/tests/e2e/lib/e2e.c" \
+		>>"$LOG" 2>&1; then
+		tail -n 20 "$LOG" >&2
+		die "$t build failed (log: $LOG)"
+	fi
+done
 # The host capability probe, which the end-to-end cases run first.
 note "building probe/cmdqv-probe"
 # (sysfs paths are bounded by snprintf; truncation is not an error there)

@@ -161,7 +161,8 @@ boot() {
 
 	# KVM needs EL2; QEMU, its guest and the initramfs need the memory
 	BOOT=acpi EL2=1 MEM=4G TIMEOUT=${VMM_TIMEOUT:-3000} BOOT_TIMEOUT=300 \
-		"$TOP/harness/boot.sh" "$image" "$OUT/initramfs.cpio" "$log" kunit.enable=0
+		"$TOP/harness/boot.sh" "$image" "$OUT/initramfs.cpio" "$log" kunit.enable=0 \
+		${VMM_KARGS:-}
 	note "stage wall time: $(($(date +%s) - start)) s"
 	grep -a '^# ' "$log" | tr -d '\r' |
 		grep -a -E 'inner guest reached|QEMU exited|QEMU killed|gone|ioctls:' >&2 || true
