@@ -35,7 +35,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		[ $k = mainline ] && image=$MAINLINE
 		run=$OUT/$k.$round
 		note "round $round/$ROUNDS, $k: $image (host load $(cut -d" " -f1-3 /proc/loadavg))"
-		if ! RUN_OUT=$run E2E=$PROGS KSFT_ARGS=$ARGS "$TOP/harness/run.sh" "$image" \
+		if ! MACHINE=smmuv3 RUN_OUT=$run E2E=$PROGS KSFT_ARGS=$ARGS "$TOP/harness/run.sh" "$image" \
 			"$TESTDIR" canwbs 2>&1 | tee "$run.verdict" | sed "s/^/$k: /" >&2; then
 			status=1
 		fi
