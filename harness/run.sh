@@ -35,7 +35,7 @@ LOG3=$OUT/console-vmm.log
 # skips with the reason otherwise, so every boot runs the same programs.
 # smmu_viommu first: its probe cases see the devices as an admin would.
 # smmu_inv_bench is not a test: only make bench-smmu runs it.
-E2E=${E2E:-smmu_viommu smmu_s2 smmu_nested smmu_vevent smmu_msi smmu_bad_input smmu_two_edu}
+E2E=${E2E:-smmu_viommu smmu_s2 smmu_nested smmu_vevent smmu_msi smmu_bad_input smmu_two_edu cmdqv}
 
 # The test machine (harness/boot.sh): MACHINE=cmdqv, QEMU's SMMUv3 with our
 # emulated Tegra241 CMDQV beside it, in our QEMU ('make qemu'), so that every
@@ -68,14 +68,14 @@ e2e=""
 kargs=()
 : >"$plan"
 
-# A test program in the first boot's plan; an end-to-end one (smmu_*) is
+# A test program in the first boot's plan; an end-to-end one (smmu_*, cmdqv) is
 # kept for the CANWBS boot's too
 add_prog() {
 	[ -x "$TESTDIR/$1" ] || die "no test program '$1' in $TESTDIR (TESTS=$TESTS)"
 	echo "kselftest $1 ${KSFT_ARGS:-}" >>"$plan"
 	expect+=" kselftest:$1"
 	case $1 in
-	smmu_*) e2e+=" $1" ;;
+	smmu_* | cmdqv) e2e+=" $1" ;;
 	esac
 }
 

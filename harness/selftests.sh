@@ -16,7 +16,7 @@ mkdir -p "$OUT" "$(dirname "$LOG")"
 
 # The end-to-end programs (tests/e2e), each on the library in tests/e2e/lib
 E2E_PROGS="smmu_viommu smmu_s2 smmu_nested smmu_vevent smmu_msi smmu_bad_input
-	smmu_two_edu smmu_inv_bench"
+	smmu_two_edu cmdqv smmu_inv_bench"
 PROGS="iommufd iommufd_fail_nth iommufd_bench $E2E_PROGS cmdqv-probe"
 # A failed build must not leave an older binary for a later run to trust.
 for t in $PROGS; do
