@@ -24,10 +24,12 @@ for t in $PROGS; do
 done
 
 # The kselftest harness's own build (lib.mk); objects stay out of the tree.
+# tests/kselftest-timeout.h gives each case 300 s instead of 30 (see there).
+TIMEOUT_H="-I$TREE/tools/testing/selftests -include $TOP/tests/kselftest-timeout.h"
 note "building kselftests: iommu (log: $LOG)"
 if ! make -C "$TREE/tools/testing/selftests/iommu" ARCH=arm64 \
 	CROSS_COMPILE="$CROSS" CC="${CROSS}gcc" LDFLAGS=-static \
-	KHDR_INCLUDES="-isystem $KOUT/usr/include" OUTPUT="$OUT" >"$LOG" 2>&1; then
+	KHDR_INCLUDES="-isystem $KOUT/usr/include $TIMEOUT_H" OUTPUT="$OUT" >"$LOG" 2>&1; then
 	grep -E 'error' "$LOG" | head -n 20 >&2 || true
 	die "kselftest build failed (log: $LOG)"
 fi

@@ -427,34 +427,21 @@ static void vcmdq_ack(struct cmdqv_vm *cv, unsigned int lidx)
 /* Read what a CMDQV vEVENTQ holds, in one read(): the number, or -errno */
 static int cmdqv_events_read(int fd, struct cmdqv_event *ev, int max)
 {
-	struct cmdqv_vevent data;
-	__u8 buf[1024];
-	size_t off = 0;
-	ssize_t len;
-	int n = 0;
+	struct iommufd_vevent_header hdr[VEVENTS_MAX];
+	struct cmdqv_vevent data[VEVENTS_MAX];
+	int n, i;
 
-	len = read(fd, buf, sizeof(buf));
-	if (len < 0)
-		return -errno;
-	while (off < (size_t)len) {
-		if (n == max || off + sizeof(ev->hdr) > (size_t)len)
-			return -EMSGSIZE;
-		memcpy(&ev[n].hdr, buf + off, sizeof(ev->hdr));
-		off += sizeof(ev->hdr);
-		memset(ev[n].map, 0, sizeof(ev[n].map));
-		if (!(ev[n].hdr.flags & IOMMU_VEVENTQ_FLAG_LOST_EVENTS)) {
-			if (off + sizeof(data) > (size_t)len)
-				return -EMSGSIZE;
-			memcpy(&data, buf + off, sizeof(data));
-			off += sizeof(data);
-			ev[n].map[0] = le64toh(data.lvcmdq_err_map[0]);
-			ev[n].map[1] = le64toh(data.lvcmdq_err_map[1]);
-		}
+	if (max > VEVENTS_MAX)
+		return -EINVAL;
+	n = vevents_read_raw(fd, sizeof(data[0]), hdr, (__u8 *)data, max);
+	for (i = 0; i < n; i++) {
+		ev[i].hdr = hdr[i];
+		ev[i].map[0] = le64toh(data[i].lvcmdq_err_map[0]);
+		ev[i].map[1] = le64toh(data[i].lvcmdq_err_map[1]);
 		note("vEVENT: flags 0x%x sequence %u: LVCMDQ_ERR_MAP %016llx %016llx",
-		     ev[n].hdr.flags, ev[n].hdr.sequence,
-		     (unsigned long long)ev[n].map[0],
-		     (unsigned long long)ev[n].map[1]);
-		n++;
+		     ev[i].hdr.flags, ev[i].hdr.sequence,
+		     (unsigned long long)ev[i].map[0],
+		     (unsigned long long)ev[i].map[1]);
 	}
 	return n;
 }

@@ -1038,41 +1038,62 @@ int wait_readable(int fd, int ms)
 }
 
 /*
- * Read what an SMMUv3 vEVENTQ holds, in one read(), into @ev (room for @max).
- * The number of entries, or -errno.
+ * Read what a vEVENTQ holds, in one read(), whatever its type: up to @max
+ * entries, each a header into @hdr and, unless it says events were lost,
+ * @data_len bytes of the type's data into @data (zeroed for a lost one).
+ * The number of entries, or -errno (-EMSGSIZE for a cut or extra entry).
  */
-int vevents_read(int fd, struct vevent *ev, int max)
+int vevents_read_raw(int fd, size_t data_len,
+		     struct iommufd_vevent_header *hdr, __u8 *data, int max)
 {
-	struct e2e_vevent_arm_smmuv3 data;
 	__u8 buf[4096];
 	size_t off = 0;
 	ssize_t len;
-	int n = 0, i;
+	int n = 0;
 
 	len = read(fd, buf, sizeof(buf));
 	if (len < 0)
 		return -errno;
 	while (off < (size_t)len) {
-		if (n == max || off + sizeof(ev->hdr) > (size_t)len)
+		if (n == max || off + sizeof(*hdr) > (size_t)len)
 			return -EMSGSIZE;
-		memcpy(&ev[n].hdr, buf + off, sizeof(ev->hdr));
-		off += sizeof(ev->hdr);
-		memset(ev[n].evt, 0, sizeof(ev[n].evt));
-		if (!(ev[n].hdr.flags & IOMMU_VEVENTQ_FLAG_LOST_EVENTS)) {
-			if (off + sizeof(data) > (size_t)len)
+		memcpy(&hdr[n], buf + off, sizeof(*hdr));
+		off += sizeof(*hdr);
+		memset(data + n * data_len, 0, data_len);
+		if (!(hdr[n].flags & IOMMU_VEVENTQ_FLAG_LOST_EVENTS)) {
+			if (off + data_len > (size_t)len)
 				return -EMSGSIZE;
-			memcpy(&data, buf + off, sizeof(data));
-			off += sizeof(data);
-			for (i = 0; i < 4; i++)
-				ev[n].evt[i] = le64toh(data.evt[i]);
+			memcpy(data + n * data_len, buf + off, data_len);
+			off += data_len;
 		}
-		note("vEVENT: flags 0x%x sequence %u: %016llx %016llx %016llx %016llx",
-		     ev[n].hdr.flags, ev[n].hdr.sequence,
-		     (unsigned long long)ev[n].evt[0],
-		     (unsigned long long)ev[n].evt[1],
-		     (unsigned long long)ev[n].evt[2],
-		     (unsigned long long)ev[n].evt[3]);
 		n++;
+	}
+	return n;
+}
+
+/*
+ * Read what an SMMUv3 vEVENTQ holds, in one read(), into @ev (room for @max,
+ * at most VEVENTS_MAX). The number of entries, or -errno.
+ */
+int vevents_read(int fd, struct vevent *ev, int max)
+{
+	struct e2e_vevent_arm_smmuv3 data[VEVENTS_MAX];
+	struct iommufd_vevent_header hdr[VEVENTS_MAX];
+	int n, i, j;
+
+	if (max > VEVENTS_MAX)
+		return -EINVAL;
+	n = vevents_read_raw(fd, sizeof(data[0]), hdr, (__u8 *)data, max);
+	for (i = 0; i < n; i++) {
+		ev[i].hdr = hdr[i];
+		for (j = 0; j < 4; j++)
+			ev[i].evt[j] = le64toh(data[i].evt[j]);
+		note("vEVENT: flags 0x%x sequence %u: %016llx %016llx %016llx %016llx",
+		     ev[i].hdr.flags, ev[i].hdr.sequence,
+		     (unsigned long long)ev[i].evt[0],
+		     (unsigned long long)ev[i].evt[1],
+		     (unsigned long long)ev[i].evt[2],
+		     (unsigned long long)ev[i].evt[3]);
 	}
 	return n;
 }

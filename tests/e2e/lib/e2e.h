@@ -361,6 +361,10 @@ int nested_copy(struct edu *edu, struct gmem *mem, __u64 iova, size_t dst,
 
 /* vEVENTQs */
 int wait_readable(int fd, int ms);
+/* The most entries one vevents_read() takes */
+#define VEVENTS_MAX		16
+int vevents_read_raw(int fd, size_t data_len,
+		     struct iommufd_vevent_header *hdr, __u8 *data, int max);
 int vevents_read(int fd, struct vevent *ev, int max);
 int vevents_wait(int fd, struct vevent *ev, int max);
 
