@@ -14,6 +14,7 @@
 #                    (three boots: QEMU's IORT; one upgraded with CANWBS; the real-VMM stage)
 #   make vmm         the real-VMM stage: Debian's QEMU 11.1 inside the test guest
 #                    (KVM at the emulated EL2) gives its guest an accelerated vSMMU
+#                    with a Tegra241 CMDQV (VMM_CMDQV=off: without)
 #   make bench       build, boot and print the figures of tests/bench
 #   make conformance mainline 7.3's own iommufd kselftests on our test kernel,
 #                    judged against tests/conformance/expected-fail
@@ -87,8 +88,9 @@ selftests: kernel
 check: all qemu lint package-config mainline-config
 	@harness/run.sh $(IMAGE) $(TESTBIN) "$(TESTS)"
 
-# An unchanged QEMU 11.1 (arm64, trixie-backports) as the client of our uAPI.
-vmm: kernel
+# An unchanged QEMU 11.1 (arm64, trixie-backports) as the client of our uAPI,
+# on the CMDQV machine with cmdqv=on (VMM_CMDQV=off: without it, to compare).
+vmm: kernel qemu
 	@harness/vmm.sh run $(IMAGE)
 
 # Figures (object memory, ioctl timing) measured in the test guest.

@@ -10,14 +10,29 @@
 #                                takes a CANWBS IORT made already)
 #   vmm.sh run IMAGE             boot and judge; last line "N passed, N failed"
 #
-# The outer guest boots with an IORT upgraded with CANWBS (a vSMMU needs it)
-# and runs tests/vmm/real_vmm.sh; the inner guest is the same test kernel
+# The outer guest boots on the CMDQV machine (boot.sh MACHINE=cmdqv, our
+# QEMU: 'make qemu') with an IORT upgraded with CANWBS (a vSMMU needs it)
+# and runs tests/vmm/real_vmm.sh, which gives the inner guest's vSMMU the
+# Tegra241 CMDQV (QEMU's cmdqv=on; VMM_CMDQV=off leaves it out;
+# VMM_COMPARE=1 adds a fourth run without it, for the figures); the inner guest is the same test kernel
 # with a small initramfs that loads tests/vmm/edu_dma.c, a driver that moves
 # data through the DMA domain the kernel gives edu on the inner guest's SMMU,
 # which is the accelerated vSMMU. See README.md.
 . "$(dirname "$0")/lib.sh"
 
 OUT=${RUN_OUT:-$BUILD/run-vmm}
+export MACHINE=${MACHINE:-cmdqv}
+if [ "$MACHINE" = cmdqv ]; then
+	export QEMU=${QEMU:-$BUILD/qemu/qemu-system-aarch64}
+	[ -x "$QEMU" ] || die "no $QEMU: MACHINE=cmdqv needs our QEMU ('make qemu')"
+fi
+# What the stage's VMM asks for: the CMDQV where the machine has one
+VMM_CMDQV=${VMM_CMDQV:-$([ "$MACHINE" = cmdqv ] && echo on || echo off)}
+case $VMM_CMDQV in
+on) [ "$MACHINE" = cmdqv ] || die "VMM_CMDQV=on needs MACHINE=cmdqv" ;;
+off) ;;
+*) die "VMM_CMDQV must be on or off, not '$VMM_CMDQV'" ;;
+esac
 # What the stage installs from trixie-backports: the binary packages of
 # src:qemu that qemu-system-aarch64 needs, and the UEFI firmware the inner
 # guest boots with (QEMU's accelerated SMMUv3 is ACPI-only).
@@ -154,6 +169,8 @@ boot() {
 	cp "$image" "$OUT/tests/vmm/Image"
 	install -m 755 "$TOP/tests/vmm/real_vmm.sh" "$OUT/tests/"
 	echo "$QEMU_SERIES" >"$OUT/tests/vmm/qemu-series"
+	echo "$VMM_CMDQV" >"$OUT/tests/vmm/cmdqv"
+	echo "${VMM_COMPARE:-0}" >"$OUT/tests/vmm/compare"
 	echo "kselftest real_vmm.sh" >"$OUT/plan"
 	OVERLAY=$ROOT/tree "$TOP/harness/initramfs.sh" "$OUT/initramfs.cpio" \
 		"$OUT/tests" "$OUT/plan" "$OUT/IORT.aml"
@@ -165,13 +182,31 @@ boot() {
 		${VMM_KARGS:-}
 	note "stage wall time: $(($(date +%s) - start)) s"
 	grep -a '^# ' "$log" | tr -d '\r' |
-		grep -a -E 'inner guest reached|QEMU exited|QEMU killed|gone|ioctls:' >&2 || true
+		grep -a -E 'inner guest reached|QEMU exited|QEMU killed|gone|ioctls:|unmap median|HWPT_INVALIDATE x' >&2 || true
+	host_check "$log"
+}
+
+# On the CMDQV machine, what the device saw (harness/cmdqv-host.sh): the
+# host's commands through VINTF0 and the VMs' through their own VINTFs
+host_check() {
+	[ "$MACHINE" = cmdqv ] || return 0
+	case " ${VMM_KARGS:-} " in
+	*" arm_smmu_v3.disable_cmdqv=1 "*) "$TOP/harness/cmdqv-host.sh" "$1" disabled ;;
+	*)
+		if [ "$VMM_CMDQV" = on ] && [ "${VMM_COMPARE:-0}" = 1 ]; then
+			"$TOP/harness/cmdqv-host.sh" "$1" vm on+off
+		else
+			"$TOP/harness/cmdqv-host.sh" "$1" vm "$VMM_CMDQV"
+		fi
+		;;
+	esac
 }
 
 run() {
 	local image=${1:?usage: vmm.sh run IMAGE}
 	boot "$image" "$OUT/console.log"
-	awk -v expect="kselftest:real_vmm.sh" -f "$TOP/harness/report.awk" "$OUT/console.log"
+	awk -v expect="kselftest:real_vmm.sh$([ "$MACHINE" = cmdqv ] && echo " host:cmdqv")" \
+		-f "$TOP/harness/report.awk" "$OUT/console.log"
 }
 
 case ${1:-} in

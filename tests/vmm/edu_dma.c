@@ -12,6 +12,17 @@
  *                  reports a translation fault; the device works after
  *   unmap_revokes  after dma_unmap_single() (strict invalidation) the device
  *                  can no longer write the page it wrote a moment before
+ *   unmap_cost     not a check but a figure: the median time of one
+ *                  dma_unmap_single() of a page in strict mode, one TLBI and
+ *                  one CMD_SYNC on the vSMMU, through a VCMDQ when the guest
+ *                  has a CMDQV ("edu-dma: unmap median N ns over M")
+ *   vcmdq_illegal  with a CMDQV (QEMU's cmdqv=on; without one it is not
+ *                  run): a command its VINTF may not issue, put into its
+ *                  idle second queue behind the SMMU driver's back as a
+ *                  hostile guest could, stops that queue; the error comes
+ *                  back through the host and QEMU as the CMDQV's interrupt,
+ *                  the SMMU driver skips the command and the queue runs on;
+ *                  a DMA works after
  *
  * For each DMA that must fault (unmapped_iova's and unmap_revokes's) it
  * prints "edu-dma: fault expected at IOVA" (16 hex digits, as the SMMU
@@ -19,13 +30,17 @@
  * event at each in the log.
  * edu ignores commands while a DMA runs, so a timeout ends the cases.
  */
+#include <linux/acpi.h>
 #include <linux/delay.h>
 #include <linux/dma-mapping.h>
+#include <linux/bitfield.h>
 #include <linux/io.h>
 #include <linux/iommu.h>
+#include <linux/ktime.h>
 #include <linux/module.h>
 #include <linux/pci.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 
 #define EDU_VENDOR	0x1234
 #define EDU_DEVICE	0x11e8
@@ -216,6 +231,170 @@ out_free:
 	return ret;
 }
 
+#define EDU_UNMAP_ROUNDS	64
+
+static int cmp_s64(const void *a, const void *b)
+{
+	s64 x = *(const s64 *)a, y = *(const s64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Under emulation the absolute figure means little; the stage compares it
+ * between a guest with and one without a CMDQV on the same machine.
+ */
+static int unmap_cost(struct edu *edu)
+{
+	struct device *dev = &edu->pdev->dev;
+	dma_addr_t iova;
+	s64 *ns;
+	ktime_t t;
+	u8 *page;
+	int i, ret = 0;
+
+	page = kzalloc(EDU_BUF_SIZE, GFP_KERNEL);
+	ns = kcalloc(EDU_UNMAP_ROUNDS, sizeof(*ns), GFP_KERNEL);
+	if (!page || !ns) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (i = 0; i < EDU_UNMAP_ROUNDS; i++) {
+		iova = dma_map_single(dev, page, EDU_BUF_SIZE, DMA_FROM_DEVICE);
+		ret = dma_mapping_error(dev, iova);
+		if (ret)
+			goto out_free;
+		t = ktime_get();
+		dma_unmap_single(dev, iova, EDU_BUF_SIZE, DMA_FROM_DEVICE);
+		ns[i] = ktime_to_ns(ktime_sub(ktime_get(), t));
+	}
+	sort(ns, EDU_UNMAP_ROUNDS, sizeof(*ns), cmp_s64, NULL);
+	pr_info("edu-dma: unmap median %lld ns over %d\n",
+		ns[EDU_UNMAP_ROUNDS / 2], EDU_UNMAP_ROUNDS);
+out_free:
+	kfree(ns);
+	kfree(page);
+	return ret;
+}
+
+/*
+ * The guest's CMDQV as QEMU lays it out: its VINTF's logical queue pages
+ * 0 (CONS, PROD, GERROR...) and 1 (BASE); 0x80 bytes per queue.
+ */
+#define CMDQV_HID		"NVDA200C"
+#define CMDQV_VINTF_PAGE0	0x30000
+#define CMDQV_VINTF_PAGE1	0x40000
+#define CMDQV_PAGE_SIZE		0x10000
+#define VCMDQ(q)		(0x80 * (q))
+#define VCMDQ_CONS		0x00
+#define  VCMDQ_RD		GENMASK(19, 0)	/* index and wrap */
+#define VCMDQ_PROD		0x04
+#define VCMDQ_GERROR		0x10
+#define VCMDQ_GERRORN		0x14
+#define VCMDQ_BASE		0x00
+#define  VCMDQ_ADDR		GENMASK_ULL(47, 5)
+#define  VCMDQ_LOG2SIZE		GENMASK_ULL(4, 0)
+/* The driver sends on queue (CPU % queues): one vCPU leaves queue 1 idle */
+#define VCMDQ_IDLE		1
+/* CFGI_ALL: a guest may not issue it */
+#define CMD_CFGI_ALL		0x04
+#define CMD_CFGI_ALL_SPAN	31
+#define VCMDQ_RECOVER_MS	30000
+
+static int cmdqv_mem(struct resource *res)
+{
+	struct resource_entry *entry;
+	struct acpi_device *adev;
+	LIST_HEAD(list);
+	int ret;
+
+	adev = acpi_dev_get_first_match_dev(CMDQV_HID, NULL, -1);
+	if (!adev)
+		return -ENODEV;
+	ret = acpi_dev_get_memory_resources(adev, &list);
+	if (ret > 0) {
+		entry = list_first_entry(&list, struct resource_entry, node);
+		*res = *entry->res;
+		ret = 0;
+	} else if (!ret) {
+		ret = -ENXIO;
+	}
+	acpi_dev_free_resource_list(&list);
+	acpi_dev_put(adev);
+	return ret;
+}
+
+/* Put @w0/@w1 at the queue's PROD and ring it; the new PROD */
+static int vcmdq_inject(void __iomem *page0, void __iomem *page1, u64 w0,
+			u64 w1, u32 *new_prod)
+{
+	u64 base = readq(page1 + VCMDQ_BASE);
+	unsigned int shift = FIELD_GET(VCMDQ_LOG2SIZE, base);
+	u32 mask = (2U << shift) - 1;	/* index and wrap */
+	u32 prod = readl(page0 + VCMDQ_PROD);
+	__le64 *q;
+
+	if (!(base & VCMDQ_ADDR) || (readl(page0 + VCMDQ_CONS) & mask) != (prod & mask))
+		return -EBUSY;
+	q = memremap(base & VCMDQ_ADDR, 16UL << shift, MEMREMAP_WB);
+	if (!q)
+		return -ENOMEM;
+	q[2 * (prod & ((1U << shift) - 1))] = cpu_to_le64(w0);
+	q[2 * (prod & ((1U << shift) - 1)) + 1] = cpu_to_le64(w1);
+	memunmap(q);
+	*new_prod = (prod & ~mask) | ((prod + 1) & mask);
+	/* The command in memory before the doorbell */
+	writel(*new_prod, page0 + VCMDQ_PROD);
+	return 0;
+}
+
+static int vcmdq_illegal(struct edu *edu)
+{
+	void __iomem *page0, *page1;
+	unsigned long timeout;
+	struct resource res;
+	u32 prod, cons;
+	int ret;
+
+	ret = cmdqv_mem(&res);
+	if (ret)
+		return ret;
+	page0 = ioremap(res.start + CMDQV_VINTF_PAGE0 + VCMDQ(VCMDQ_IDLE), 0x80);
+	page1 = ioremap(res.start + CMDQV_VINTF_PAGE1 + VCMDQ(VCMDQ_IDLE), 0x80);
+	if (!page0 || !page1) {
+		ret = -ENOMEM;
+		goto out_unmap;
+	}
+	ret = vcmdq_inject(page0, page1, CMD_CFGI_ALL, CMD_CFGI_ALL_SPAN, &prod);
+	if (ret)
+		goto out_unmap;
+	/* The SMMU driver's error handler moves CONS past it, acked */
+	timeout = jiffies + msecs_to_jiffies(VCMDQ_RECOVER_MS);
+	for (;;) {
+		cons = readl(page0 + VCMDQ_CONS);
+		if ((cons & VCMDQ_RD) == (prod & VCMDQ_RD) &&
+		    readl(page0 + VCMDQ_GERROR) == readl(page0 + VCMDQ_GERRORN))
+			break;
+		if (time_after(jiffies, timeout)) {
+			pr_info("edu-dma: the queue stayed stopped: CONS 0x%08x PROD 0x%08x GERROR 0x%x GERRORN 0x%x\n",
+				cons, prod, readl(page0 + VCMDQ_GERROR),
+				readl(page0 + VCMDQ_GERRORN));
+			ret = -ETIMEDOUT;
+			goto out_unmap;
+		}
+		msleep(20);
+	}
+	pr_info("edu-dma: the queue ran on past the illegal command (CONS 0x%08x)\n",
+		cons);
+	ret = round_trip(edu);
+out_unmap:
+	if (page1)
+		iounmap(page1);
+	if (page0)
+		iounmap(page0);
+	return ret;
+}
+
 static int edu_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct iommu_domain *domain;
@@ -244,6 +423,9 @@ static int edu_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	edu_run_case(edu, "streaming", streaming);
 	edu_run_case(edu, "unmapped_iova", unmapped_iova);
 	edu_run_case(edu, "unmap_revokes", unmap_revokes);
+	edu_run_case(edu, "unmap_cost", unmap_cost);
+	if (acpi_dev_present(CMDQV_HID, NULL, -1))
+		edu_run_case(edu, "vcmdq_illegal", vcmdq_illegal);
 	pr_info("edu-dma: %d failed\n", edu->failed);
 	return 0;
 }

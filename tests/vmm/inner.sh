@@ -15,6 +15,6 @@ for a in $(dmesg | grep -o 'edu-dma: fault expected at 0x[0-9a-f]*' | grep -o '0
 		i=$((i + 1))
 	done
 done
-dmesg | grep -E -A4 'edu-dma|arm-smmu-v3|iommu group'
+dmesg | grep -E -A4 'edu-dma|arm-smmu-v3|iommu group|tegra241|CMDQV'
 dmesg | grep -E -A12 'BUG:|WARNING:|Oops|Kernel panic|UBSAN:|KASAN:|INFO: task|rcu: INFO|hung_task|soft lockup'
 dmesg | grep -q 'edu-dma: 0 failed'

@@ -2,11 +2,14 @@
 # The real-VMM stage's test program (harness/vmm.sh), run by the outer
 # test guest's /init; prints KTAP. Debian's QEMU 11.1, unchanged, runs here with
 # KVM and gives its own guest an accelerated vSMMU (arm-smmuv3,accel=on)
-# over the first edu, bound to vfio-pci and handed over through iommufd.
+# over the first edu, bound to vfio-pci and handed over through iommufd; on
+# the CMDQV machine with the Tegra241 CMDQV too (cmdqv=on), so that the inner
+# guest's TLBIs go straight into a VCMDQ of the VINTF the host gave the VM.
 # The inner guest (this kernel again, /tests/vmm/inner.cpio.gz) loads the
 # edu DMA test driver (tests/vmm/edu_dma.c), whose cases move data through
-# the DMA domain its kernel gave edu on that vSMMU, and prints its log; everything it prints is in $WORK/inner-N.log, and strace
-# records every ioctl QEMU makes in $WORK/strace-N.log.
+# the DMA domain its kernel gave edu on that vSMMU, and prints its log;
+# everything it prints is in $WORK/inner-N.log, and strace records every
+# ioctl and mmap QEMU makes in $WORK/strace-N.log.
 #
 # Then QEMU is killed in the middle of a run (every iommufd object it made
 # must go, which kmemleak at the end of the boot checks) and a last run must
@@ -18,8 +21,20 @@ QEMU=/usr/bin/qemu-system-aarch64
 # Per wait (a run waits twice): normally 50 s to /init, 125 s in all
 INNER_TIMEOUT=${INNER_TIMEOUT:-450}
 QEMU_SERIES=$(cat /tests/vmm/qemu-series)
-# The inner guest's cases (edu_dma.c)
-INNER_CASES="round_trip streaming unmapped_iova unmap_revokes"
+# QEMU's switch for the vSMMU's Tegra241 CMDQV (vmm.sh writes it): "on" on
+# the CMDQV machine, where the inner guest's TLBIs go into a VCMDQ of a VINTF
+# of its own, with no exit to QEMU; "off" where they trap into QEMU, which
+# sends them to the host with IOMMU_HWPT_INVALIDATE.
+CMDQV=$(cat /tests/vmm/cmdqv 2>/dev/null || echo off)
+# "1": after the three runs with the CMDQV, a fourth without, judged the
+# same, so that one boot gives both figures (vmm.sh VMM_COMPARE=1)
+COMPARE=$(cat /tests/vmm/compare 2>/dev/null || echo 0)
+# The inner guest's cases (edu_dma.c) with CMDQV=$1
+inner_cases() {
+	echo "round_trip streaming unmapped_iova unmap_revokes unmap_cost"
+	[ "$1" = on ] && echo vcmdq_illegal
+}
+INNER_CASES=$(inner_cases $CMDQV)
 
 mkdir -p $WORK
 n=0
@@ -80,7 +95,7 @@ qemu_cmd() {
 		-kernel /tests/vmm/Image -initrd /tests/vmm/inner.cpio.gz \
 		-append \"console=ttyAMA0 acpi=force panic=-1 oops=panic quiet kunit.enable=0 kmemleak=off cmdqv.dmesg=off iommu.strict=1 nowatchdog rcupdate.rcu_cpu_stall_suppress=1\" \
 		-object iommufd,id=iommufd0 \
-		-device arm-smmuv3,primary-bus=pcie.0,id=smmuv3.0,accel=on \
+		-device arm-smmuv3,primary-bus=pcie.0,id=smmuv3.0,accel=on,cmdqv=$CMDQV \
 		-device vfio-pci,host=$EDU,iommufd=iommufd0
 }
 
@@ -91,7 +106,7 @@ start_qemu() {
 	: >$log
 	t0=$(now)
 	# exec: $! is strace itself, whose death takes QEMU (--kill-on-exit)
-	eval "exec strace --kill-on-exit -f -y -tt -e trace=ioctl -o $WORK/strace-$run.log $(qemu_cmd)" \
+	eval "exec strace --kill-on-exit -f -y -tt -e trace=ioctl,mmap -o $WORK/strace-$run.log $(qemu_cmd)" \
 		</dev/null >$log 2>&1 &
 	qpid=$!
 }
@@ -128,6 +143,9 @@ full_run() {
 	clean_log
 	echo "# run $1: QEMU exited with $qrc after $(since $t0) s"
 	grep -a '^@@@ cmdqv-' $log | sed 's/^/# inner: /'
+	grep -a -o 'edu-dma: unmap median .*' $log | sed "s/^/# run $1 (cmdqv=$CMDQV): /"
+	echo "# run $1 (cmdqv=$CMDQV): IOMMU_HWPT_INVALIDATE x$(ioctl_lines $1 |
+		grep -a -c ' ioctl([0-9]*</dev/iommu>, IOMMU_HWPT_INVALIDATE')"
 	grep -a '^qemu-system-aarch64:' $log | sed 's/^/# /'
 	[ $done_ok = 0 ] || { echo "# the inner guest did not finish; last lines:"; tail -n 20 $log | sed 's/^/#   /'; }
 	return $done_ok
@@ -170,6 +188,22 @@ inner_fault_event() {
 	done
 }
 
+# The inner kernel took the CMDQV QEMU gave its vSMMU (NVDA200C in its DSDT)
+# and kept it: a guest-owned VINTF, whose queues QEMU gets from the host
+inner_cmdqv() {
+	grep -a -E 'CMDQV|tegra241|Falling back' $log | sed 's/^/# inner: /'
+	grep -aq 'found companion CMDQV device' $log &&
+		! grep -aq 'Falling back to standard SMMU CMDQ' $log
+}
+
+# QEMU mapped the VINTF's page 0 from the iommufd, one 64 KiB page, and no
+# mmap of the iommufd failed
+vintf_page_mapped() {
+	grep -a 'mmap(.*</dev/iommu>' $WORK/strace-$1.log | sed 's/^/#   /'
+	grep -a 'mmap(.*</dev/iommu>' $WORK/strace-$1.log | grep -aq ', 65536, .* = 0x' &&
+		! grep -a 'mmap(.*</dev/iommu>' $WORK/strace-$1.log | grep -aq '= -1 '
+}
+
 INNER_REPORTS='BUG:|WARNING:|Oops|Kernel panic|unreferenced object|UBSAN:|KASAN:|INFO: task|rcu: INFO'
 inner_clean() {
 	! grep -a -E -A12 "$INNER_REPORTS" $log | sed 's/^/# inner: /' | grep .
@@ -187,8 +221,14 @@ iommufd:IOMMU_IOAS_MAP:EFAULT iommufd:IOMMU_IOAS_UNMAP:ENOENT
 iommufd:IOMMU_IOAS_CHANGE_PROCESS:ENOTTY vfio:VFIO_DEVICE_GET_IRQ_INFO:EINVAL
 vfio:VFIO_DEVICE_FEATURE:ENOTTY vfio:VFIO_DEVICE_GET_PCI_HOT_RESET_INFO:ENODEV"
 # ...and the ones that make the vSMMU, each at least once and never failing
-NEEDED="IOMMU_GET_HW_INFO IOMMU_VIOMMU_ALLOC IOMMU_VDEVICE_ALLOC IOMMU_HWPT_ALLOC
-IOMMU_HWPT_INVALIDATE IOMMU_VEVENTQ_ALLOC"
+# (with CMDQV=$1). With the CMDQV the guest's TLBIs no longer trap, but QEMU
+# still sends its CFGI_CDs with IOMMU_HWPT_INVALIDATE; it allocates a HW
+# queue for each VCMDQ the guest enables.
+needed() {
+	echo "IOMMU_GET_HW_INFO IOMMU_VIOMMU_ALLOC IOMMU_VDEVICE_ALLOC IOMMU_HWPT_ALLOC"
+	echo "IOMMU_HWPT_INVALIDATE IOMMU_VEVENTQ_ALLOC"
+	[ "$1" = on ] && echo IOMMU_HW_QUEUE_ALLOC
+}
 
 # strace -f splits a call that another thread interrupts into
 # "ioctl(... <unfinished ...>" and "<... ioctl resumed>...) = R": join them
@@ -201,7 +241,7 @@ ioctl_lines() {
 
 # Count every ioctl QEMU made; status 0 when the rules above hold
 ioctls_ok() {
-	ioctl_lines $1 | awk -v expected="$EXPECTED_FAILS" -v needed="$NEEDED" '
+	ioctl_lines $1 | awk -v expected="$EXPECTED_FAILS" -v needed="$(needed $CMDQV)" '
 		# The request as strace names it; the iommufd ones it does not
 		# know by their number (iommufd.h)
 		function req_name(line,    r, nr) {
@@ -284,7 +324,13 @@ ioctl_sequence() {
 }
 
 echo "TAP version 13"
-echo "1..$((13 + 2 * $(echo $INNER_CASES | wc -w)))"
+cmdqv_checks=0
+[ "$CMDQV" = on ] && cmdqv_checks=2
+# A run judged alone (judge_run): 3 checks and its cases
+compare_checks=0
+[ "$COMPARE" = 1 ] && [ "$CMDQV" = on ] &&
+	compare_checks=$((3 + $(inner_cases off | wc -w)))
+echo "1..$((13 + cmdqv_checks + compare_checks + 2 * $(echo $INNER_CASES | wc -w)))"
 check kvm_ready kvm_ready
 check edu_to_vfio edu_to_vfio
 check qemu_version qemu_version
@@ -306,6 +352,10 @@ judge_run() {
 judge_run 1
 check inner_vsmmu inner_probed
 check inner_fault_event inner_fault_event
+if [ "$CMDQV" = on ]; then
+	check inner_cmdqv inner_cmdqv
+	check vintf_page_mapped vintf_page_mapped 1
+fi
 
 # The objects that make a vSMMU, each made (status 0) in run $1 so far
 vsmmu_made() {
@@ -356,3 +406,10 @@ check killed_vm_torn_down vm_gone
 
 # After the kill, a run works as the first one did
 judge_run 3
+
+# The same run without the CMDQV, for the figures beside run 1's
+if [ "$COMPARE" = 1 ] && [ "$CMDQV" = on ]; then
+	CMDQV=off
+	INNER_CASES=$(inner_cases off)
+	judge_run 4
+fi
