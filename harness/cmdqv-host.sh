@@ -96,10 +96,13 @@ vm_cmds() {
 
 # A guest TLBI that trapped to the VMM reaches the host as an
 # IOMMU_HWPT_INVALIDATE, which the kernel sends through VINTF0 with the VM's
-# VMID; the host's own TLBIs carry no VMID in the NH forms.
+# VMID. The host's own NH-form TLBIs carry no VMID, except the TLBI_NH_ALL
+# with which it flushes a VM's stage 1 entries when the nesting parent
+# changes (an unmap from the VM's IOAS): the guest's SMMU driver invalidates
+# its DMA mappings by VA and ASID only.
 trapped_tlbis() {
 	[ -f "$TRACE" ] || { echo 0; return; }
-	grep -a -c 'tegra241_cmdqv_emu_cmd vintf=0 .* [A-Z_]*TLBI_NH_[A-Z]* vmid=[1-9]' "$TRACE" || true
+	grep -a -c -E 'tegra241_cmdqv_emu_cmd vintf=0 .* [A-Z_]*TLBI_NH_(VA|VAA|ASID) vmid=[1-9]' "$TRACE" || true
 }
 
 # The register writes to the config page (VINTF and allocation registers
