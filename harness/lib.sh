@@ -9,10 +9,13 @@ TREE=${TREE:-$BUILD/linux}
 # Downloads and ccache live outside the clone so a fresh clone reuses them.
 CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cmdqv-lts}
 
-# The pinned base: Debian's linux-source-6.12 (upstream 6.12.117).
+# The pinned base: Debian's linux-source-6.12 (upstream 6.12.118), the
+# newest in bookworm-security. Moved from 6.12.117-1~deb12u1 on 2026-12-02,
+# when the archive's index no longer had that version's arm64
+# linux-config-6.12 (make package-config could not fetch it).
 BASE_PKG=linux-source-6.12
-BASE_VERSION=6.12.117-1~deb12u1
-BASE_SHA256=e849faf31ca3555757f3a8877cb01af92122f744f75d1f3102734651c4e14703
+BASE_VERSION=6.12.118-1~deb12u1
+BASE_SHA256=896aff3b39299fa0dd36fef4f5db56ab189182e39abbbb1227dafdc7fcfe3fc3
 BASE_DEB=$CACHE/debs/${BASE_PKG}_${BASE_VERSION}_all.deb
 
 AUTHOR_NAME=cmdqv-lts

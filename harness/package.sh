@@ -18,7 +18,7 @@ FRAGMENT=$TOP/configs/package.config
 # Debian's configs for the base's own version, pinned like the base.
 CONFIG_PKG=linux-config-6.12
 CONFIG_VERSION=$BASE_VERSION
-CONFIG_SHA256=5642ad362614657f7393b3999a02d3f33325c13a15227333fe2ef0cdc29d74c8
+CONFIG_SHA256=4020f2c4d3bd613a29f8b5bef0c02a13f868a0c0c26cf19c36fe577c05e1f575
 CONFIG_DEB=$CACHE/debs/${CONFIG_PKG}_${CONFIG_VERSION}_arm64.deb
 DEBIAN_CONFIG=config.arm64_none_arm64
 CROSS=$(cross_compile)

@@ -42,6 +42,7 @@ git_tree() {
 # without it is one whose making was cut short.
 write_stamp() {
 	{
+		echo "base $BASE_VERSION"
 		echo "digest $(series_digest)"
 		echo "head $(git -C "$1" rev-parse HEAD)"
 	} >"$1/.git/$STAMP"
@@ -79,7 +80,7 @@ create_tree() {
 	# -f: the base commit is the tarball exactly, whatever its .gitignore says.
 	git -C "$new" add -A -f .
 	GIT_AUTHOR_DATE="2025-11-01T00:00:00Z" GIT_COMMITTER_DATE="2025-11-01T00:00:00Z" \
-		git -C "$new" commit -q -m "Linux 6.12.117 (Debian $BASE_PKG $BASE_VERSION)"
+		git -C "$new" commit -q -m "Linux ${BASE_VERSION%%-*} (Debian $BASE_PKG $BASE_VERSION)"
 	git -C "$new" tag base
 	apply_series "$new"
 	rm -rf "$TREE"
@@ -99,6 +100,14 @@ has_local_work() {
 ensure_tree() {
 	if [ ! -f "$TREE/.git/$STAMP" ] || ! git -C "$TREE" rev-parse -q --verify base >/dev/null; then
 		[ -e "$TREE" ] && note "$TREE is missing or half-made: making it again"
+		create_tree
+		return
+	fi
+	# Another base pinned (harness/lib.sh): the tree is made again on it
+	if [ "$(stamp_field base)" != "$BASE_VERSION" ]; then
+		has_local_work &&
+			die "the pinned base is now $BASE_VERSION, but build/linux (on $(stamp_field base)) has work of its own: 'make export' it, then 'make tree FORCE=1'"
+		note "the pinned base is now $BASE_VERSION: making the tree again"
 		create_tree
 		return
 	fi

@@ -18,8 +18,9 @@
 WORK=/tmp/vmm
 EDU=0000:00:01.0
 QEMU=/usr/bin/qemu-system-aarch64
-# Per wait (a run waits twice): normally 50 s to /init, 125 s in all
-INNER_TIMEOUT=${INNER_TIMEOUT:-450}
+# Per wait (a run waits twice). On the CMDQV machine, on a 2-core host of
+# 2026-12: 106-169 s to /init, 460-560 s in all
+INNER_TIMEOUT=${INNER_TIMEOUT:-600}
 QEMU_SERIES=$(cat /tests/vmm/qemu-series)
 # QEMU's switch for the vSMMU's Tegra241 CMDQV (vmm.sh writes it): "on" on
 # the CMDQV machine, where the inner guest's TLBIs go into a VCMDQ of a VINTF
@@ -144,6 +145,9 @@ full_run() {
 	echo "# run $1: QEMU exited with $qrc after $(since $t0) s"
 	grep -a '^@@@ cmdqv-' $log | sed 's/^/# inner: /'
 	grep -a -o 'edu-dma: unmap median .*' $log | sed "s/^/# run $1 (cmdqv=$CMDQV): /"
+	# vcmdq_illegal's story, as the inner kernel told it
+	grep -a -E 'edu-dma: the queue|CMDQ error|skipping command|tegra241_cmdqv: unexpected' $log |
+		sort -u | head -n 8 | sed 's/^/# inner: /'
 	echo "# run $1 (cmdqv=$CMDQV): IOMMU_HWPT_INVALIDATE x$(ioctl_lines $1 |
 		grep -a -c ' ioctl([0-9]*</dev/iommu>, IOMMU_HWPT_INVALIDATE')"
 	grep -a '^qemu-system-aarch64:' $log | sed 's/^/# /'
