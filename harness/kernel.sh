@@ -20,7 +20,8 @@ export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
 export CCACHE_BASEDIR=$TOP CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-4G}
 # Fixed build identity: the version banner does not defeat ccache.
 export KBUILD_BUILD_USER=cmdqv-lts KBUILD_BUILD_HOST=ci KBUILD_BUILD_TIMESTAMP="2025-11-01"
-mkdir -p "$KOUT" "$(dirname "$LOG")" "$CCACHE_DIR"
+objects_for_base "$KOUT" "$TREE" "$TREE_STAMP"
+mkdir -p "$(dirname "$LOG")" "$CCACHE_DIR"
 
 kmake() {
 	make -C "$TREE" O="$KOUT" ARCH=arm64 CROSS_COMPILE="$CROSS" \

@@ -38,6 +38,25 @@ iort_hex() {
 		sed 's/^@@@ cmdqv-iort //' >"$2"
 }
 
+# Objects in $1 built from another base than the one tree $2 now holds
+# (stamp $3) are thrown away: make cannot tell by itself, since a base's
+# tarball keeps its files' dates, which are older than the objects built
+# from the base before (6.12.117 objects were kept beside 6.12.118 headers,
+# and KASAN caught the mismatch). ccache keeps the rebuild cheap.
+objects_for_base() {
+	local out=$1 stamp=$3 id
+	mkdir -p "$out"
+	[ -f "$stamp" ] || return 0
+	id=$(sed -n 's/^base //p' "$stamp")
+	[ -n "$id" ] || id=$(head -n 1 "$stamp")
+	if [ -e "$out/.config" ] && [ "$(cat "$out/.cmdqv-base" 2>/dev/null)" != "$id" ]; then
+		note "$out was built from another base than $2's ($id): building it afresh"
+		rm -rf "$out"
+	fi
+	mkdir -p "$out"
+	echo "$id" >"$out/.cmdqv-base"
+}
+
 # The compiler prefix for arm64 on this host: cross on x86_64, native on arm64.
 cross_compile() {
 	case $(uname -m) in

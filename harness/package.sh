@@ -26,7 +26,8 @@ CROSS=$(cross_compile)
 export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
 export CCACHE_BASEDIR=$TOP CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 export KBUILD_BUILD_USER=cmdqv-lts KBUILD_BUILD_HOST=cmdqv-lts
-mkdir -p "$POUT" "$PKGDIR" "$(dirname "$LOG")" "$CCACHE_DIR"
+objects_for_base "$POUT" "$TREE" "$TREE/.git/cmdqv-tree"
+mkdir -p "$PKGDIR" "$(dirname "$LOG")" "$CCACHE_DIR"
 
 # LOCALVERSION set (empty): no "+" for a git tree; the name comes from the config
 pmake() {
