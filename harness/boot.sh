@@ -41,7 +41,9 @@ need_tools "$QEMU" timeout
 # accel: our QEMU patches, 'make qemu'), which the kernel finds through the
 # DSDT's NVDA200C node, as on Grace. Every register write to the CMDQV and
 # every command one of its queues executes is traced into LOG.cmdqv, so that
-# tests can judge what the hardware saw; QEMU's guest-error log goes there too.
+# tests can judge what the hardware saw; so is every command the SMMU's own
+# queue executes (smmuv3_cmdq_consume, then smmuv3_cmdq_opcode), and QEMU's
+# guest-error log goes there too.
 machine=virt,gic-version=3
 smmu=()
 case ${MACHINE:-smmuv3} in
@@ -49,7 +51,8 @@ smmuv3) machine+=,iommu=smmuv3 ;;
 cmdqv)
 	[ "$BOOT" = acpi ] || die "MACHINE=cmdqv needs BOOT=acpi: the kernel finds a CMDQV only through ACPI"
 	smmu=(-device arm-smmuv3,primary-bus=pcie.0,stage=nested,cmdqv=on
-		-trace "tegra241_cmdqv_emu_*" -d guest_errors -D "$LOG.cmdqv")
+		-trace "tegra241_cmdqv_emu_*" -trace smmuv3_cmdq_consume
+		-trace smmuv3_cmdq_opcode -d guest_errors -D "$LOG.cmdqv")
 	;;
 *) die "MACHINE must be smmuv3 or cmdqv, not '$MACHINE'" ;;
 esac

@@ -95,14 +95,20 @@ vm_cmds() {
 }
 
 # A guest TLBI that trapped to the VMM reaches the host as an
-# IOMMU_HWPT_INVALIDATE, which the kernel sends through VINTF0 with the VM's
-# VMID. The host's own NH-form TLBIs carry no VMID, except the TLBI_NH_ALL
-# with which it flushes a VM's stage 1 entries when the nesting parent
-# changes (an unmap from the VM's IOAS): the guest's SMMU driver invalidates
-# its DMA mappings by VA and ASID only.
+# IOMMU_HWPT_INVALIDATE, which the kernel sends through the SMMU's own
+# queue (as mainline does), not a VCMDQ: with the CMDQV in use the host sends
+# nothing else of the NH forms there (its own go through VINTF0). A command
+# of the SMMU's queue is traced as smmuv3_cmdq_consume, then its opcode; one
+# of a VCMDQ as its opcode alone (then tegra241_cmdqv_emu_cmd).
 trapped_tlbis() {
 	[ -f "$TRACE" ] || { echo 0; return; }
-	grep -a -c -E 'tegra241_cmdqv_emu_cmd vintf=0 .* [A-Z_]*TLBI_NH_(VA|VAA|ASID) vmid=[1-9]' "$TRACE" || true
+	awk '
+		/smmuv3_cmdq_consume / { main = 1; next }
+		/smmuv3_cmdq_opcode / {
+			if (main && $0 ~ /TLBI_NH_(VA|VAA|ASID)$/) n++
+			main = 0
+		}
+		END { print n + 0 }' "$TRACE"
 }
 
 # The register writes to the config page (VINTF and allocation registers
