@@ -11,7 +11,8 @@
 # must have left the CMDQV alone: no VCMDQ executed a command.
 # "vm on": the boot ran VMs (the real-VMM stage) whose VMM asked for the
 # CMDQV (QEMU's cmdqv=on): their guests' TLBIs ran in their own VINTFs' queues
-# with their VMIDs, none was trapped and sent through VINTF0, and when the
+# with their VMIDs, none trapped (to QEMU, and so through the SMMU's own
+# queue), and when the
 # last VM was gone no VINTF but VINTF0 held a queue, a SID slot or an enable.
 # "vm off": VMs without the CMDQV; their TLBIs are counted, not judged.
 # "vm on+off": both kinds of VM (vmm.sh VMM_COMPARE=1): judged as "on" but
@@ -170,7 +171,7 @@ if [ "$MODE" = vm ]; then
 		out+=("# VMs' queues: $op x$count")
 	done < <(vm_cmds | awk '$4 == 0 { print $2 }' | sort | uniq -c | sort -rn)
 	trapped=$(trapped_tlbis)
-	out+=("# guest TLBIs trapped and sent through VINTF0: $trapped")
+	out+=("# guest TLBIs trapped, run by the SMMU's own queue: $trapped")
 	vintfs=$(vm_vintfs | wc -l)
 	guest_owned=$(vm_vintfs | awk '$3 != 0' | wc -l)
 	tlbis=$(vm_cmds | awk '$4 == 0 && $2 ~ /TLBI_NH_/' | wc -l)
