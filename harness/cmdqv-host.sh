@@ -5,10 +5,13 @@
 # "host:cmdqv" to the console log for report.awk, from the console and the
 # device's trace (LOG.cmdqv).
 #
-#   cmdqv-host.sh LOG [disabled | vm on|off|on+off]
+#   cmdqv-host.sh LOG [disabled | bypass | vm on|off|on+off]
 #
 # "disabled": the kernel was booted with arm_smmu_v3.disable_cmdqv=1, so it
 # must have left the CMDQV alone: no VCMDQ executed a command.
+# "bypass": booted with arm_smmu_v3.bypass_vcmdq=1: the driver took the
+# CMDQV (for VMs) but sends the host's own commands through the SMMU's
+# queue, none through VINTF0's.
 # "vm on": the boot ran VMs (the real-VMM stage) whose VMM asked for the
 # CMDQV (QEMU's cmdqv=on): their guests' TLBIs ran in their own VINTFs' queues
 # with their VMIDs, none trapped (to QEMU, and so through the SMMU's own
@@ -19,7 +22,7 @@
 # for the trapped TLBIs, which the VM without the CMDQV made.
 . "$(dirname "$0")/lib.sh"
 
-LOG=${1:?usage: cmdqv-host.sh LOG [disabled | vm on|off|on+off]}
+LOG=${1:?usage: cmdqv-host.sh LOG [disabled | bypass | vm on|off|on+off]}
 MODE=${2:-active}
 VM_CMDQV=${3:-}
 TRACE=$LOG.cmdqv
@@ -50,6 +53,13 @@ host_cmds() {
 		"$TRACE" || true
 }
 
+# Commands the SMMU's own queue executed (each traced as
+# smmuv3_cmdq_consume, then its opcode)
+smmu_cmdq_cmds() {
+	[ -f "$TRACE" ] || { echo 0; return; }
+	grep -a -c 'smmuv3_cmdq_consume ' "$TRACE" || true
+}
+
 found=1
 console_has 'found companion CMDQV device' && found=0
 fallback=1
@@ -61,6 +71,8 @@ if [ -f "$TRACE" ]; then
 fi
 
 out+=("# trace: $TRACE")
+main=$(smmu_cmdq_cmds)
+out+=("# commands through the SMMU's own queue: $main")
 if [ -f "$TRACE" ]; then
 	while read -r count q; do
 		out+=("# VINTF0 $q: $count commands")
@@ -81,6 +93,10 @@ if [ "$MODE" = disabled ]; then
 	result $? disable_cmdqv_honoured
 	result "$((fallback == 0 ? 0 : 1))" falls_back_to_smmu_cmdq
 	result "$((total == 0 ? 0 : 1))" no_vcmdq_command
+elif [ "$MODE" = bypass ]; then
+	result "$((fallback == 0 ? 1 : 0))" no_fallback
+	result "$((total == 0 ? 0 : 1))" bypass_vcmdq_honoured
+	result "$((main > 0 ? 0 : 1))" host_commands_through_smmu_cmdq
 else
 	result "$((fallback == 0 ? 1 : 0))" no_fallback
 	result "$((total > 0 ? 0 : 1))" host_commands_through_vintf0

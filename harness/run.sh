@@ -9,7 +9,9 @@
 # whose IORT says the PCI root complex has CANWBS (QEMU's does not): the
 # first boot prints QEMU's table, harness/iort-canwbs.sh upgrades it, and the
 # second boot, with the table in its initrd, runs the end-to-end programs of
-# TESTS again (all of them if TESTS names none). "vmm" adds the real-VMM
+# TESTS again (all of them if TESTS names none). "bypass" adds one more boot
+# like it with arm_smmu_v3.bypass_vcmdq=1: the host's own commands go through
+# the SMMU's queue, the VMs' VINTFs work as before. "vmm" adds the real-VMM
 # stage's boot (harness/vmm.sh: QEMU 11.1 inside the guest). "conformance"
 # runs mainline 7.3's own iommufd kselftests (harness/conformance.sh) in the
 # first boot, judged against tests/conformance/expected-fail. All logs are
@@ -29,6 +31,7 @@ OUT=${RUN_OUT:-$BUILD/run}
 LOG=$OUT/console.log
 LOG2=$OUT/console-canwbs.log
 LOG3=$OUT/console-vmm.log
+LOG4=$OUT/console-bypass.log
 
 # The end-to-end programs (tests/e2e/smmu_*.c), in the order they run. Each
 # case finds out what its boot offers (IORT CANWBS, a vSMMU, a CMDQV) and
@@ -61,6 +64,7 @@ host_expect() {
 
 mkdir -p "$OUT"
 canwbs=0
+bypass=0
 vmm=0
 plan=$OUT/plan
 expect=""
@@ -90,6 +94,11 @@ for t in $TESTS; do
 			die "the canwbs boot needs ACPI (an IORT); leave 'canwbs' out of TESTS with BOOT=$BOOT"
 		canwbs=1
 		;;
+	bypass)
+		[ "$BOOT" = acpi ] && [ "$MACHINE" = cmdqv ] ||
+			die "the bypass boot needs the CMDQV machine (BOOT=acpi MACHINE=cmdqv)"
+		bypass=1
+		;;
 	conformance)
 		for m in mainline_iommufd mainline_iommufd_fail_nth; do
 			[ -x "$TESTDIR/$m" ] || die "no test program '$m' in $TESTDIR (harness/conformance.sh build $TESTDIR)"
@@ -118,7 +127,7 @@ else
 	kargs+=(kunit.enable=0)
 fi
 expect2=""
-if [ $canwbs = 1 ]; then
+if [ $canwbs = 1 ] || [ $bypass = 1 ]; then
 	: >"$plan.canwbs"
 	for p in ${e2e:-$E2E}; do
 		[ -x "$TESTDIR/$p" ] || die "no test program '$p' in $TESTDIR (the canwbs boot runs it)"
@@ -130,7 +139,7 @@ fi
 "$TOP/harness/initramfs.sh" "$OUT/initramfs.cpio.gz" "$TESTDIR" "$plan"
 # A log left by an earlier run must never be judged as this one's, nor a
 # table from an earlier run's QEMU be used.
-rm -f "$LOG" "$LOG2" "$LOG3" "$OUT/iort.hex" "$OUT/IORT.aml" "$OUT/initramfs-canwbs.cpio"
+rm -f "$LOG" "$LOG2" "$LOG3" "$LOG4" "$OUT/iort.hex" "$OUT/IORT.aml" "$OUT/initramfs-canwbs.cpio"
 
 show_tail() {
 	if ! grep -aq '^@@@ cmdqv-done' "$1"; then
@@ -147,22 +156,52 @@ expect+=$(host_expect)
 logs=("$LOG")
 labels=""
 
-if [ $canwbs = 1 ]; then
-	logs+=("$LOG2")
-	labels=";canwbs"
-	expect+=";${expect2# }$(host_expect)"
+# The CANWBS table for the second (and the bypass) boot, from the first
+# boot's; on failure, why, for each log that needed it
+canwbs_table() {
+	local l
 	iort_hex "$LOG" "$OUT/iort.hex"
 	if [ ! -s "$OUT/iort.hex" ]; then
-		echo "@@@ cmdqv-no-boot the first boot printed no IORT (@@@ cmdqv-iort) to upgrade" >"$LOG2"
+		for l; do
+			echo "@@@ cmdqv-no-boot the first boot printed no IORT (@@@ cmdqv-iort) to upgrade" >"$l"
+		done
+		return 1
 	elif ! "$TOP/harness/iort-canwbs.sh" "$OUT/iort.hex" "$OUT/IORT.aml" 2>"$OUT/iort-canwbs.err"; then
-		echo "@@@ cmdqv-no-boot iort-canwbs.sh: $(tail -n 1 "$OUT/iort-canwbs.err")" >"$LOG2"
-	else
-		cat "$OUT/iort-canwbs.err" >&2
-		"$TOP/harness/initramfs.sh" "$OUT/initramfs-canwbs.cpio" "$TESTDIR" \
-			"$plan.canwbs" "$OUT/IORT.aml"
+		for l; do
+			echo "@@@ cmdqv-no-boot iort-canwbs.sh: $(tail -n 1 "$OUT/iort-canwbs.err")" >"$l"
+		done
+		return 1
+	fi
+	cat "$OUT/iort-canwbs.err" >&2
+	"$TOP/harness/initramfs.sh" "$OUT/initramfs-canwbs.cpio" "$TESTDIR" \
+		"$plan.canwbs" "$OUT/IORT.aml"
+}
+
+table_logs=()
+[ $canwbs = 1 ] && table_logs+=("$LOG2")
+[ $bypass = 1 ] && table_logs+=("$LOG4")
+table=1
+[ ${#table_logs[@]} = 0 ] || canwbs_table "${table_logs[@]}" || table=0
+if [ $canwbs = 1 ]; then
+	logs+=("$LOG2")
+	labels+=";canwbs"
+	expect+=";${expect2# }$(host_expect)"
+	if [ $table = 1 ]; then
 		"$TOP/harness/boot.sh" "$IMAGE" "$OUT/initramfs-canwbs.cpio" "$LOG2" kunit.enable=0
 		show_tail "$LOG2"
 		host_check "$LOG2"
+	fi
+fi
+# The host's commands through the SMMU's own queue, not VINTF0's
+if [ $bypass = 1 ]; then
+	logs+=("$LOG4")
+	labels+=";bypass"
+	expect+=";${expect2# } host:cmdqv"
+	if [ $table = 1 ]; then
+		"$TOP/harness/boot.sh" "$IMAGE" "$OUT/initramfs-canwbs.cpio" "$LOG4" kunit.enable=0 \
+			arm_smmu_v3.bypass_vcmdq=1
+		show_tail "$LOG4"
+		host_check "$LOG4" bypass
 	fi
 fi
 if [ $vmm = 1 ]; then
