@@ -4,7 +4,7 @@
 #   make deps        install build and test tools (root; Debian 12)
 #   make             the product: Grace host kernel packages (linux-image,
 #                    linux-headers) from Debian's arm64 config + the series,
-#                    in build/packages; resumes where it stopped
+#                    in build/packages, no -dbg (PKG_DBG=1 adds it); resumes where it stopped
 #   make package-config  only merge and check that config (part of make check)
 #   make package-smoke   boot the packaged kernel under the test QEMU, run the probe
 #   make all         build the arm64 test kernel and the test programs
@@ -16,6 +16,8 @@
 #                    (KVM at the emulated EL2) gives its guest an accelerated vSMMU
 #                    with a Tegra241 CMDQV (VMM_CMDQV=off: without)
 #   make bench       build, boot and print the figures of tests/bench
+#   make stress      build, boot and run tests/stress/iommufd_stress for DURATION
+#                    seconds (default 1800; SEED=N, THREADS=N, PROCS=N)
 #   make conformance mainline 7.3's own iommufd kselftests on our test kernel,
 #                    judged against tests/conformance/expected-fail
 #   make bench-smmu  vSMMU invalidation throughput, ours next to mainline 7.3
@@ -50,7 +52,7 @@ TESTBIN := $(BUILD)/tests
 TESTS ?= kunit iommufd iommufd_fail_nth conformance e2e $(if $(filter dt,$(BOOT)),,canwbs bypass vmm)
 export KUNIT_GLOB KSFT_ARGS BOOT TIMEOUT
 
-.PHONY: all deps tree export kernel selftests check run bench bench-smmu mainline lint sparse clean \
+.PHONY: all deps tree export kernel selftests check run bench stress bench-smmu mainline lint sparse clean \
 	package package-config package-smoke vmm mainline-config conformance qemu
 
 .DEFAULT_GOAL := package
@@ -97,6 +99,12 @@ vmm: kernel qemu
 # Figures (object memory, ioctl timing) measured in the test guest.
 bench: all qemu
 	@harness/run.sh $(IMAGE) $(TESTBIN) iommufd_bench
+
+# The seeded multi-threaded stress of /dev/iommu on the mock: make stress
+# DURATION=60 SEED=1 (harness/stress.sh: defaults, the guest's timeout).
+stress: all qemu
+	@DURATION=$(DURATION) SEED=$(SEED) THREADS=$(THREADS) PROCS=$(PROCS) \
+		harness/stress.sh $(IMAGE) $(TESTBIN)
 
 # Mainline 7.3's iommufd kselftests, unchanged, against our kernel: the
 # first boot of make check runs them too.

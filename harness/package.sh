@@ -26,6 +26,14 @@ CROSS=$(cross_compile)
 export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
 export CCACHE_BASEDIR=$TOP CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 export KBUILD_BUILD_USER=cmdqv-lts KBUILD_BUILD_HOST=cmdqv-lts
+# No linux-image-*-dbg unless asked (PKG_DBG=1): no admin installs it, and it
+# is the slowest part to pack. kbuild's own build profile leaves it out.
+if [ "${PKG_DBG:-0}" != 1 ]; then
+	case " ${DEB_BUILD_PROFILES:-} " in
+	*" pkg.linux-upstream.nokerneldbg "*) ;;
+	*) export DEB_BUILD_PROFILES="${DEB_BUILD_PROFILES:+$DEB_BUILD_PROFILES }pkg.linux-upstream.nokerneldbg" ;;
+	esac
+fi
 objects_for_base "$POUT" "$TREE" "$TREE/.git/cmdqv-tree"
 mkdir -p "$PKGDIR" "$(dirname "$LOG")" "$CCACHE_DIR"
 

@@ -17,7 +17,7 @@ mkdir -p "$OUT" "$(dirname "$LOG")"
 # The end-to-end programs (tests/e2e), each on the library in tests/e2e/lib
 E2E_PROGS="smmu_viommu smmu_s2 smmu_nested smmu_vevent smmu_msi smmu_bad_input
 	smmu_two_edu cmdqv smmu_inv_bench"
-PROGS="iommufd iommufd_fail_nth iommufd_bench $E2E_PROGS cmdqv-probe"
+PROGS="iommufd iommufd_fail_nth iommufd_bench iommufd_stress $E2E_PROGS cmdqv-probe"
 # A failed build must not leave an older binary for a later run to trust.
 for t in $PROGS; do
 	rm -f "$OUT/$t"
@@ -40,6 +40,14 @@ if ! "${CROSS}gcc" -static -O2 -Wall -Wno-unused-function -Wno-unused-variable -
 	"$TOP/tests/bench/iommufd_bench.c" -lpthread >>"$LOG" 2>&1; then
 	tail -n 20 "$LOG" >&2
 	die "iommufd_bench build failed (log: $LOG)"
+fi
+# The seeded multi-threaded stress of /dev/iommu on the mock (make stress).
+note "building tests/stress/iommufd_stress"
+if ! "${CROSS}gcc" -static -O2 -Wall -Werror -Wno-unused-function -isystem "$KOUT/usr/include" \
+	-I"$TREE/tools/testing/selftests/iommu" -o "$OUT/iommufd_stress" \
+	"$TOP/tests/stress/iommufd_stress.c" -lpthread >>"$LOG" 2>&1; then
+	tail -n 20 "$LOG" >&2
+	die "iommufd_stress build failed (log: $LOG)"
 fi
 # Our end-to-end programs: the VMM's ioctls on QEMU's edu device.
 note "building tests/e2e:" $E2E_PROGS
