@@ -25,6 +25,9 @@
 #   make mainline    mainline 7.3 with the test kernel's configuration (build/obj-mainline)
 #   make mainline-config  only configure it: every fragment line must survive
 #                    7.3's Kconfig (part of make check, so the reference cannot rot)
+#   make base-check  does the series apply on Debian's newest linux-source-6.12 of
+#                    each pinned release? (FULL=1: build and test it too; pins unchanged)
+#   make BASE=trixie …   another pinned base (configs/bases), in build/base-trixie
 #   make tree        (re)create build/linux from the base + patches/ (FORCE=1 to discard work)
 #   make export      write build/linux's commits after 'base' back to patches/
 #   make lint        checkpatch --strict, kernel-doc, uAPI identical to mainline
@@ -37,7 +40,13 @@
 SHELL := /bin/bash
 export CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cmdqv-lts
 
-BUILD   := build
+# BASE=<name>: another base pinned in configs/bases (bookworm: Debian 12,
+# trixie: Debian 13). Its tree, objects and packages go to build/base-<name>,
+# so that the default base's stay.
+DEFAULT_BASE := $(shell sed -n 's/^DEFAULT_BASE=//p' harness/lib.sh)
+BASE    ?= $(DEFAULT_BASE)
+BUILD   := $(CURDIR)/build$(if $(filter-out $(DEFAULT_BASE),$(BASE)),/base-$(BASE))
+export BASE BUILD
 KOUT    := $(BUILD)/obj-test
 IMAGE   := $(KOUT)/arch/arm64/boot/Image
 MIMAGE  := $(BUILD)/obj-mainline/arch/arm64/boot/Image
@@ -52,7 +61,7 @@ TESTBIN := $(BUILD)/tests
 TESTS ?= kunit iommufd iommufd_fail_nth conformance e2e $(if $(filter dt,$(BOOT)),,canwbs bypass vmm)
 export KUNIT_GLOB KSFT_ARGS BOOT TIMEOUT
 
-.PHONY: all deps tree export kernel selftests check run bench stress bench-smmu mainline lint sparse clean \
+.PHONY: base-check all deps tree export kernel selftests check run bench stress bench-smmu mainline lint sparse clean \
 	package package-config package-smoke vmm mainline-config conformance qemu
 
 .DEFAULT_GOAL := package
@@ -125,6 +134,10 @@ bench-smmu: all mainline
 # Our own QEMU (pinned upstream + qemu/patches), built once per input.
 qemu:
 	@harness/qemu.sh
+
+# Debian's newest 6.12 against the pins (configs/bases), never moving them.
+base-check:
+	@harness/base-check.sh
 
 # Boot what is already built, without rebuilding.
 run:

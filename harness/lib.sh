@@ -9,15 +9,6 @@ TREE=${TREE:-$BUILD/linux}
 # Downloads and ccache live outside the clone so a fresh clone reuses them.
 CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cmdqv-lts}
 
-# The pinned base: Debian's linux-source-6.12 (upstream 6.12.118), the
-# newest in bookworm-security. Moved from 6.12.117-1~deb12u1 on 2026-12-02,
-# when the archive's index no longer had that version's arm64
-# linux-config-6.12 (make package-config could not fetch it).
-BASE_PKG=linux-source-6.12
-BASE_VERSION=6.12.118-1~deb12u1
-BASE_SHA256=896aff3b39299fa0dd36fef4f5db56ab189182e39abbbb1227dafdc7fcfe3fc3
-BASE_DEB=$CACHE/debs/${BASE_PKG}_${BASE_VERSION}_all.deb
-
 AUTHOR_NAME=cmdqv-lts
 AUTHOR_EMAIL=cmdqv-lts@users.noreply.invalid
 
@@ -30,6 +21,24 @@ die() {
 note() {
 	echo ">> $*" >&2
 }
+
+# The pinned base (configs/bases): Debian's linux-source-6.12 of one release,
+# BASE=bookworm (Debian 12) or BASE=trixie (Debian 13). Both are at upstream
+# 6.12.118 (2026-12-02); the default stays Debian 12's, whose tree and
+# objects the harness machine (Debian 12) already holds. The bookworm pin
+# moved from 6.12.117-1~deb12u1 on 2026-12-02, when the archive's index no
+# longer had that version's arm64 linux-config-6.12.
+DEFAULT_BASE=bookworm
+BASE=${BASE:-$DEFAULT_BASE}
+BASES=$TOP/configs/bases
+BASE_PKG=linux-source-6.12
+CONFIG_PKG=linux-config-6.12
+base_pin=$(awk -v b="$BASE" '!/^#/ && $1 == b' "$BASES")
+[ -n "$base_pin" ] ||
+	die "unknown base '$BASE': configs/bases pins $(awk '!/^#/ && NF { printf "%s ", $1 }' "$BASES")"
+read -r _ BASE_RELEASE BASE_SUITE BASE_VERSION BASE_SHA256 CONFIG_SHA256 <<<"$base_pin"
+BASE_DEB=$CACHE/debs/${BASE_PKG}_${BASE_VERSION}_all.deb
+CONFIG_DEB=$CACHE/debs/${CONFIG_PKG}_${BASE_VERSION}_arm64.deb
 
 # The firmware's IORT, as harness/init printed it on console log $1, into
 # $2 as hex (empty if the boot printed none); iort-canwbs.sh reads it
@@ -91,5 +100,40 @@ fetch_pinned_deb() {
 	if ! echo "$sha  $deb" | sha256sum --quiet -c - >/dev/null 2>&1; then
 		mv -f "$deb" "$deb.bad"
 		die "checksum mismatch for $(basename "$deb") (moved to .bad); expected sha256 $sha: check the apt mirror, then retry"
+	fi
+}
+
+# apt for one suite of Debian's archive ($1), with lists and settings of its
+# own in the cache; the system's apt settings stay as they are. apt checks
+# what it fetches against the archive's signed index.
+apt_suite() {
+	local suite=$1 tool=$2 dir=$CACHE/apt/$1 mirror=http://deb.debian.org/debian
+	shift 2
+	case $suite in
+	*-security) mirror=http://deb.debian.org/debian-security ;;
+	esac
+	mkdir -p "$dir/lists/partial"
+	echo "deb [arch=amd64,arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" \
+		>"$dir/sources.list"
+	"$tool" -o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+		-o Dir::State::Lists="$dir/lists" -o APT::Architectures::=amd64 \
+		-o APT::Architectures::=arm64 -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= "$@"
+}
+
+# Like fetch_pinned_deb, from suite $1 through apt_suite: the base's
+# packages, whichever release they belong to.
+fetch_suite_deb() {
+	local suite=$1 spec=$2 deb=$3 sha=$4 log=$CACHE/debs/apt-$1.log
+	mkdir -p "$(dirname "$deb")"
+	if [ ! -f "$deb" ]; then
+		note "downloading $spec ($suite)"
+		apt_suite "$suite" apt-get update >"$log" 2>&1 ||
+			die "apt-get update for $suite failed (see $log); check the network, then retry"
+		(cd "$(dirname "$deb")" && apt_suite "$suite" apt-get download "$spec" >>"$log" 2>&1) ||
+			die "$suite has no $spec (see $log): Debian may have removed it; 'make base-check' says what it has"
+	fi
+	if ! echo "$sha  $deb" | sha256sum --quiet -c - >/dev/null 2>&1; then
+		mv -f "$deb" "$deb.bad"
+		die "checksum mismatch for $(basename "$deb") (moved to .bad); expected sha256 $sha (configs/bases): check the mirror, then retry"
 	fi
 }

@@ -15,11 +15,12 @@ POUT=${POUT:-$BUILD/obj-pkg}
 PKGDIR=${PKGDIR:-$BUILD/packages}
 LOG=$BUILD/logs/package-build.log
 FRAGMENT=$TOP/configs/package.config
-# Debian's configs for the base's own version, pinned like the base.
-CONFIG_PKG=linux-config-6.12
+# Debian's configs for the base's own version and release, pinned like the
+# base (configs/bases)
 CONFIG_VERSION=$BASE_VERSION
-CONFIG_SHA256=4020f2c4d3bd613a29f8b5bef0c02a13f868a0c0c26cf19c36fe577c05e1f575
-CONFIG_DEB=$CACHE/debs/${CONFIG_PKG}_${CONFIG_VERSION}_arm64.deb
+# The packages' version: the base's, then the series and the Debian release
+# it is for (6.12.118-1+cmdqv1.deb13, 6.12.118-1~deb12u1+cmdqv1.deb12)
+PKG_VERSION=$BASE_VERSION+cmdqv1.deb$BASE_RELEASE
 DEBIAN_CONFIG=config.arm64_none_arm64
 CROSS=$(cross_compile)
 
@@ -44,7 +45,7 @@ pmake() {
 }
 
 fetch_debian_config() {
-	fetch_pinned_deb "$CONFIG_PKG:arm64=$CONFIG_VERSION" "$CONFIG_DEB" "$CONFIG_SHA256"
+	fetch_suite_deb "$BASE_SUITE" "$CONFIG_PKG:arm64=$CONFIG_VERSION" "$CONFIG_DEB" "$CONFIG_SHA256"
 	dpkg-deb --fsys-tarfile "$CONFIG_DEB" |
 		tar -xO "./usr/src/$CONFIG_PKG/$DEBIAN_CONFIG.xz" | xz -dc >"$POUT/debian.config" ||
 		die "no $DEBIAN_CONFIG in $(basename "$CONFIG_DEB")"
@@ -96,7 +97,7 @@ build() {
 	note "building linux-image and linux-headers (resumes where it stopped; log: $LOG)"
 	# The .debs go next to the objects' parent by default; collect them after.
 	# Progress: a line per 1000 build steps, errors and the packages made
-	if ! pmake -j"$(($(nproc) + 1))" KDEB_PKGVERSION="$CONFIG_VERSION+cmdqv1" \
+	if ! pmake -j"$(($(nproc) + 1))" KDEB_PKGVERSION="$PKG_VERSION" \
 		bindeb-pkg 2>&1 | tee -a "$LOG" | awk -v t0="$start" '
 			/^  [A-Z]+/ { if (++n % 1000 == 0) printf ">> %d build steps (%d min)\n", n, (systime() - t0) / 60 }
 			/ error: |^make.*Error [0-9]/ { print }
@@ -105,7 +106,7 @@ build() {
 		die "package build failed (log: $LOG)"
 	fi
 	grep -q "dpkg-deb: building package 'linux-image" "$LOG" || die "no package built (log: $LOG)"
-	mv -f "$BUILD"/linux-*_"$CONFIG_VERSION+cmdqv1"_arm64.deb "$PKGDIR"/ 2>/dev/null || true
+	mv -f "$BUILD"/linux-*_"$PKG_VERSION"_arm64.deb "$PKGDIR"/ 2>/dev/null || true
 	debs=$(ls "$PKGDIR"/linux-{image,headers}-*_arm64.deb 2>/dev/null | grep -v -- -dbg_ || true)
 	[ -n "$debs" ] || die "no linux-image/linux-headers .deb in $PKGDIR"
 	note "built in $(($(date +%s) - start)) s:"
@@ -119,7 +120,7 @@ build() {
 # into $1 (boot/vmlinuz-*, lib/modules/*); prints the kernel release
 unpack_image_deb() {
 	local deb
-	deb=$(ls "$PKGDIR"/linux-image-*_"$CONFIG_VERSION+cmdqv1"_arm64.deb 2>/dev/null |
+	deb=$(ls "$PKGDIR"/linux-image-*_"$PKG_VERSION"_arm64.deb 2>/dev/null |
 		grep -v -- -dbg_ | head -n1)
 	[ -n "$deb" ] || die "no linux-image .deb in $PKGDIR: run 'make' first"
 	dpkg-deb -x "$deb" "$1" || die "cannot unpack $deb"

@@ -31,7 +31,7 @@ series_digest() {
 }
 
 fetch_base() {
-	fetch_pinned_deb "$BASE_PKG=$BASE_VERSION" "$BASE_DEB" "$BASE_SHA256"
+	fetch_suite_deb "$BASE_SUITE" "$BASE_PKG=$BASE_VERSION" "$BASE_DEB" "$BASE_SHA256"
 }
 
 git_tree() {
@@ -107,7 +107,7 @@ ensure_tree() {
 	if [ "$(stamp_field base)" != "$BASE_VERSION" ]; then
 		has_local_work &&
 			die "the pinned base is now $BASE_VERSION, but build/linux (on $(stamp_field base)) has work of its own: 'make export' it, then 'make tree FORCE=1'"
-		note "the pinned base is now $BASE_VERSION: making the tree again"
+		note "the base is now $BASE ($BASE_VERSION): making the tree again"
 		create_tree
 		return
 	fi
