@@ -105,9 +105,11 @@ check: all qemu lint package-config mainline-config
 vmm: kernel qemu
 	@harness/vmm.sh run $(IMAGE)
 
-# Figures (object memory, ioctl timing) measured in the test guest.
+# Figures measured in the test guest: object memory and ioctl timing on the
+# mock, and the VM lifecycle on the Tegra241 CMDQV KUnit model (a slow case).
 bench: all qemu
-	@harness/run.sh $(IMAGE) $(TESTBIN) iommufd_bench
+	@KUNIT_SLOW=1 KUNIT_GLOB='tegra241-cmdqv-kunit-test.*lifecycle_cost' \
+		harness/run.sh $(IMAGE) $(TESTBIN) "kunit iommufd_bench"
 
 # The seeded multi-threaded stress of /dev/iommu on the mock: make stress
 # DURATION=60 SEED=1 (harness/stress.sh: defaults, the guest's timeout).

@@ -18,6 +18,7 @@
 # judged together.
 #
 # KUNIT_GLOB: run only the KUnit suites matching it (kunit.filter_glob).
+# KUNIT_SLOW=1: the KUnit cases marked slow too (figures, for make bench).
 # KSFT_ARGS: arguments for every kselftest binary (e.g. "-f iommufd_ioas").
 # E2E: the end-to-end programs (default below).
 # RUN_OUT: where the logs go (default build/run).
@@ -123,6 +124,8 @@ for t in $TESTS; do
 done
 if grep -qx kunit "$plan"; then
 	[ -n "${KUNIT_GLOB:-}" ] && kargs+=("kunit.filter_glob=$KUNIT_GLOB")
+	# Cases marked slow give figures, not verdicts (make bench runs them)
+	[ "${KUNIT_SLOW:-0}" = 1 ] || kargs+=("kunit.filter=speed>slow")
 else
 	kargs+=(kunit.enable=0)
 fi
