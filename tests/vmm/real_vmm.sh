@@ -165,7 +165,8 @@ inner_probed() {
 	grep -a 'arm-smmu-v3' $log | head -n 3 | sed 's/^/# inner: /'
 	grep -a 'edu id' $log | sed 's/^/# inner: /'
 	# 3: IOMMU_DOMAIN_DMA, a translating domain of the kernel's own
-	grep -aq 'arm-smmu-v3.*: ias [0-9]*-bit, oas [0-9]*-bit' $log &&
+	# (7.3 no longer prints the input address size, only the output's)
+	grep -aqE 'arm-smmu-v3.*: (ias [0-9]+-bit, )?oas [0-9]+-bit' $log &&
 		grep -aq 'Adding to iommu group' $log &&
 		grep -aq 'edu id 0x010000ed, IOMMU domain type 3$' $log
 }
