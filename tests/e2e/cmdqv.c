@@ -1119,4 +1119,57 @@ TEST_F(cmdqv, two_vms)
 	ASSERT_GMEM(bmem);
 }
 
+/*
+ * A VM's illegal command is its own business: its queue stops and its
+ * vEVENTQ gets the error, while the other VM's queue runs on and the other
+ * VM's vEVENTQ stays quiet, before and after the first VM recovers.
+ */
+TEST_F(cmdqv, two_vms_error_isolated)
+{
+	struct cmdqv_vm *a = &self->a, *b = &self->b;
+	struct cmdqv_event ev[4];
+	__u32 b_veventq_id, bad;
+	int b_veventq_fd;
+
+	ASSERT_EQ(0, edu_open(&b->vm.edu, 1, -1))
+		TH_LOG("no second edu device (harness/boot.sh has two)");
+	ASSERT_EQ(0, vsmmu_setup(&b->vm));
+	ASSERT_EQ(0, cmdqv_trade(b));
+	ASSERT_EQ(0, veventq_alloc(&a->vm.edu, a->vm.viommu_id,
+				   CMDQV_VEVENTQ_TYPE, 16, 0, &self->veventq_id,
+				   &self->veventq_fd));
+	ASSERT_EQ(0, veventq_alloc(&b->vm.edu, b->vm.viommu_id,
+				   CMDQV_VEVENTQ_TYPE, 16, 0, &b_veventq_id,
+				   &b_veventq_fd));
+	ASSERT_EQ(0, vcmdq_alloc(a, 0));
+	ASSERT_EQ(0, vcmdq_enable(a, 0));
+	ASSERT_EQ(0, vcmdq_alloc(b, 0));
+	ASSERT_EQ(0, vcmdq_enable(b, 0));
+
+	bad = vcmdq_push(a, 0, CMD_CFGI_ALL, 31);
+	vcmdq_push(a, 0, CMD_SYNC, 0);
+	ASSERT_EQ(-EIO, vcmdq_kick(a, 0));
+	ASSERT_VCMDQ_STOPPED(a, 0, bad, CERROR_ILL);
+	ASSERT_EQ(1, cmdqv_events_wait(self->veventq_fd, ev, 4));
+	ASSERT_EQ(1ULL, ev[0].map[0]);
+
+	/* b, same logical queue number, on another VINTF: untouched */
+	vcmdq_push(b, 0, CMD_TLBI_NH_ASID | CMD0_ASID(ASID), 0);
+	vcmdq_push(b, 0, CMD_SYNC, 0);
+	ASSERT_EQ(0, vcmdq_kick(b, 0));
+	ASSERT_VCMDQ_DONE(b, 0);
+	ASSERT_EQ(0, wait_readable(b_veventq_fd, GRACE_MS));
+
+	/* a recovers; b still has nothing to read */
+	vcmdq_set(a, 0, bad, CMD_SYNC, 0);
+	vcmdq_ack(a, 0);
+	ASSERT_EQ(0, vcmdq_wait(a, 0));
+	ASSERT_VCMDQ_DONE(a, 0);
+	vcmdq_push(b, 0, CMD_SYNC, 0);
+	ASSERT_EQ(0, vcmdq_kick(b, 0));
+	ASSERT_VCMDQ_DONE(b, 0);
+	ASSERT_EQ(0, wait_readable(b_veventq_fd, GRACE_MS));
+	close(b_veventq_fd);
+}
+
 TEST_HARNESS_MAIN
