@@ -1164,7 +1164,9 @@ TEST_F(cmdqv, two_vms_error_isolated)
 	vcmdq_set(a, 0, bad, CMD_SYNC, 0);
 	vcmdq_ack(a, 0);
 	ASSERT_EQ(0, vcmdq_wait(a, 0));
-	ASSERT_VCMDQ_DONE(a, 0);
+	/* (CONS keeps the last error's code, as on the SMMU's own queue) */
+	ASSERT_EQ(0, vcmdq_error(a, 0));
+	ASSERT_EQ(a->q[0].prod, vcmdq_read(a, 0, VCMDQ_CONS) & CONS_RD);
 	vcmdq_push(b, 0, CMD_SYNC, 0);
 	ASSERT_EQ(0, vcmdq_kick(b, 0));
 	ASSERT_VCMDQ_DONE(b, 0);
