@@ -331,6 +331,23 @@ static void mark_dead(int s)
 	tbl[s].gen++;
 }
 
+/*
+ * The end of an allocation, under tlock: @made, slot @s becomes a @kind (dead
+ * at once if what it was made from @raced away); otherwise it is given back.
+ * Returns @made, so the caller fills in what the kernel answered.
+ */
+static bool slot_settle(int s, int kind, bool made, bool raced)
+{
+	if (!made) {
+		slot_cancel(s, kind);
+		return false;
+	}
+	slot_publish(s, kind);
+	if (raced)
+		mark_dead(s);
+	return true;
+}
+
 static void claim(int s)
 {
 	int i;
@@ -1377,16 +1394,11 @@ static void op_hwpt_alloc(struct th *t)
 		 * mock aperture */
 		es_add(&ok, EADDRINUSE);
 	}
-	if (check(t, rc, &ok, raced) && !rc) {
+	if (slot_settle(s, K_HWPT, check(t, rc, &ok, raced) && !rc, raced)) {
 		tbl[s].id = cmd.out_hwpt_id;
 		tbl[s].parent = p;
 		tbl[s].pserial = rp.serial;
 		tbl[s].nest_parent = cmd.flags & IOMMU_HWPT_ALLOC_NEST_PARENT;
-		slot_publish(s, K_HWPT);
-		if (raced)
-			mark_dead(s);
-	} else {
-		slot_cancel(s, K_HWPT);
 	}
 	pthread_mutex_unlock(&tlock);
 }
@@ -1573,7 +1585,7 @@ static void op_viommu_alloc(struct th *t)
 		es_add(&ok, EINVAL);	/* the HWPT is not a nesting parent */
 		strict_cnt[ST_BAD_PARENT] += rc == EINVAL;
 	}
-	if (check(t, rc, &ok, raced) && !rc) {
+	if (slot_settle(s, K_VIOMMU, check(t, rc, &ok, raced) && !rc, raced)) {
 		if (with_data &&
 		    (data.out_data != data.in_data ||
 		     data.out_mmap_length != 2 * PAGE_SIZE ||
@@ -1591,11 +1603,6 @@ static void op_viommu_alloc(struct th *t)
 			tbl[s].mmap_off = data.out_mmap_offset;
 			tbl[s].mmap_len = data.out_mmap_length;
 		}
-		slot_publish(s, K_VIOMMU);
-		if (raced)
-			mark_dead(s);
-	} else {
-		slot_cancel(s, K_VIOMMU);
 	}
 	pthread_mutex_unlock(&tlock);
 }
@@ -1680,18 +1687,13 @@ static void op_vdev_alloc(struct th *t)
 	tbl[v].inf[SQ_VDEV]--;
 	tbl[d].sq[SQ_VDEV]++;
 	tbl[v].sq[SQ_VDEV]++;
-	if (check(t, rc, &ok, raced) && !rc) {
+	if (slot_settle(s, K_VDEV, check(t, rc, &ok, raced) && !rc, raced)) {
 		tbl[s].id = cmd.out_vdevice_id;
 		tbl[s].parent = v;
 		tbl[s].pserial = rv.serial;
 		tbl[s].parent2 = d;
 		tbl[s].pserial2 = rd.serial;
 		tbl[s].virt_id = cmd.virt_id;
-		slot_publish(s, K_VDEV);
-		if (raced)
-			mark_dead(s);
-	} else {
-		slot_cancel(s, K_VDEV);
 	}
 	pthread_mutex_unlock(&tlock);
 }
@@ -1754,7 +1756,7 @@ static void op_nested_alloc(struct th *t)
 		es_add(&ok, EINVAL);	/* the parent is no nesting parent */
 		strict_cnt[ST_BAD_PARENT] += rc == EINVAL;
 	}
-	if (check(t, rc, &ok, raced) && !rc) {
+	if (slot_settle(s, K_NESTED, check(t, rc, &ok, raced) && !rc, raced)) {
 		tbl[s].id = cmd.out_hwpt_id;
 		tbl[s].parent = p;
 		tbl[s].pserial = rp.serial;
@@ -1762,11 +1764,6 @@ static void op_nested_alloc(struct th *t)
 			tbl[s].parent2 = f;
 			tbl[s].pserial2 = rf.serial;
 		}
-		slot_publish(s, K_NESTED);
-		if (raced)
-			mark_dead(s);
-	} else {
-		slot_cancel(s, K_NESTED);
 	}
 	pthread_mutex_unlock(&tlock);
 }
@@ -1982,16 +1979,11 @@ static void op_veventq_alloc(struct th *t)
 	tbl[v].sq[SQ_VEVENTQ]++;
 	if (raced)
 		es_add(&ok, ENOENT);	/* the vIOMMU went */
-	if (check(t, rc, &ok, raced) && !rc) {
+	if (slot_settle(s, K_VEVENTQ, check(t, rc, &ok, raced) && !rc, raced)) {
 		tbl[s].id = cmd.out_veventq_id;
 		tbl[s].fd = cmd.out_veventq_fd;
 		tbl[s].parent = v;
 		tbl[s].pserial = r.serial;
-		slot_publish(s, K_VEVENTQ);
-		if (raced)
-			mark_dead(s);
-	} else {
-		slot_cancel(s, K_VEVENTQ);
 	}
 	pthread_mutex_unlock(&tlock);
 }
