@@ -1114,7 +1114,8 @@ static void op_unmap_all(struct th *t)
 {
 	struct iommu_ioas_unmap cmd = { .size = sizeof(cmd), .iova = 0,
 					.length = UINT64_MAX };
-	int mine[MAXOBJ], n = 0, s, i, rc, others = 0;
+	int mine[MAXOBJ], oth[MAXOBJ], n = 0, s, i, rc, others = 0;
+	uint64_t oth_serial[MAXOBJ];
 	struct eset ok = {};
 	bool pinned = false;
 	uint32_t maps_seq;
@@ -1139,7 +1140,8 @@ static void op_unmap_all(struct th *t)
 				pinned = true;
 		} else if (tbl[i].kind == K_MAP && tbl[i].parent == s &&
 			   same(s, tbl[i].pserial)) {
-			others++;
+			oth_serial[others] = tbl[i].serial;
+			oth[others++] = i;
 		}
 	maps_seq = tbl[s].sq[SQ_MAPS];
 	maps_inf = tbl[s].inf[SQ_MAPS];
@@ -1187,6 +1189,15 @@ static void op_unmap_all(struct th *t)
 				mark_dead(mine[i]);
 		}
 	}
+	/*
+	 * The areas another thread was using meanwhile (unmapping, copying
+	 * from, pinning) may be gone too, whatever that thread's call
+	 * returned: an unmap of one that got EBUSY because this walk had it
+	 * half taken down must not take it for still mapped.
+	 */
+	for (i = 0; i < others; i++)
+		if (same(oth[i], oth_serial[i]) && !pinned_by_hwq(oth[i]))
+			mark_dead(oth[i]);
 	tbl[s].busy--;
 	tbl[s].sq[SQ_UNMAP_ALL]++;
 	tbl[s].inf[SQ_UNMAP_ALL]--;
