@@ -1118,7 +1118,7 @@ static void op_unmap_all(struct th *t)
 	uint64_t oth_serial[MAXOBJ];
 	struct eset ok = {};
 	bool pinned = false;
-	uint32_t maps_seq;
+	uint32_t maps_seq, ua_seq;
 	int maps_inf;
 
 	pthread_mutex_lock(&tlock);
@@ -1128,7 +1128,7 @@ static void op_unmap_all(struct th *t)
 		return skip(t);
 	}
 	tbl[s].busy++;
-	tbl[s].sq[SQ_UNMAP_ALL]++;
+	ua_seq = ++tbl[s].sq[SQ_UNMAP_ALL];
 	tbl[s].inf[SQ_UNMAP_ALL]++;
 	for (i = 0; i < MAXOBJ; i++)
 		if (tbl[i].kind == K_MAP && tbl[i].parent == s &&
@@ -1155,9 +1155,11 @@ static void op_unmap_all(struct th *t)
 	/*
 	 * EBUSY: an area a HW queue pins (the areas before it are unmapped);
 	 * or one that another thread's unmap is taking down, or a map or copy
-	 * is still filling, right now
+	 * is still filling, right now; or one another UNMAP_ALL had half
+	 * taken down while this one ran (it may have finished since)
 	 */
-	if (tbl[s].hwq_ever || tbl[s].inf[SQ_UNMAP_ALL] > 1 || others ||
+	if (tbl[s].hwq_ever || tbl[s].inf[SQ_UNMAP_ALL] > 1 ||
+	    tbl[s].sq[SQ_UNMAP_ALL] != ua_seq || others ||
 	    maps_seq != tbl[s].sq[SQ_MAPS] || maps_inf ||
 	    tbl[s].inf[SQ_MAPS])
 		es_add(&ok, EBUSY);
