@@ -6,7 +6,7 @@
  * vIOMMU's mmap page, fault queues, fork() and close/reopen of the iommufd.
  *
  *   iommufd_stress [--seed N[,N...]] [--duration S] [--threads N]
- *                  [--procs N] [--keep-going] [--avoid-known[=replace|=copy]]
+ *                  [--procs N] [--keep-going]
  *                  [--skip-ops OP,...]
  *
  * (the same from the environment: STRESS_SEED, STRESS_DURATION,
@@ -82,9 +82,6 @@ static bool g_keep_going;	/* report every failure, do not stop */
  * Steer clear of what the kernel is known to WARN about (see --help), so
  * that a run can judge everything else
  */
-static unsigned int g_avoid_known;
-#define AVOID_REPLACE 1	/* known issue 1: see f_vdev_destroyable() */
-#define AVOID_COPY 2	/* known issue 2: see op_copy() */
 
 static struct {
 	char *p;
@@ -182,11 +179,6 @@ struct obj {
 	uint64_t mserial;
 	int fd;
 	bool fd_is_fault;
-	/*
-	 * Mock device: may be attached to a nested HWPT of a vIOMMU (a
-	 * replace to one was tried and none to anything else succeeded since)
-	 */
-	bool maybe_vnested;
 	int replacing;	/* replaces of the device in flight */
 	/* What the device is attached to, when known for sure */
 	bool att_known;
@@ -908,26 +900,12 @@ static void op_destroy_kind(struct th *t, int kind)
 	pthread_mutex_unlock(&tlock);
 }
 
-/*
- * Known kernel issue (--avoid-known): a vDEVICE destroyed while its device is
- * attached to a nested HWPT of its vIOMMU makes the mock refuse to attach
- * that HWPT again (ENOENT); a later failing replace of the device then cannot
- * restore it and the IOMMU core WARNs (__iommu_group_set_domain_internal).
- */
-static bool f_vdev_destroyable(int s, const void *arg)
-{
-	int d = tbl[s].parent2;
-
-	return !(g_avoid_known & AVOID_REPLACE) || !same(d, tbl[s].pserial2) ||
-	       !tbl[d].maybe_vnested;
-}
-
 static void op_vdev_destroy(struct th *t)
 {
 	int s;
 
 	pthread_mutex_lock(&tlock);
-	s = pick_claim(t, K_VDEV, f_vdev_destroyable, NULL);
+	s = pick_claim(t, K_VDEV, NULL, NULL);
 	if (s < 0) {
 		pthread_mutex_unlock(&tlock);
 		return skip(t);
@@ -1206,14 +1184,6 @@ static void op_unmap_all(struct th *t)
 	pthread_mutex_unlock(&tlock);
 }
 
-/*
- * Known kernel issue 2 (--avoid-known draws no COPY): with areas that share
- * their pages through IOAS_COPY, in the same IOAS and in another that gets
- * a mock domain later, an IOMMU_IOAS_UNMAP of the source area WARNs in
- * mock_domain_iova_to_phys() (no PFN in the storage domain while unpinning,
- * __iopt_area_unfill_domain()). Found single-threaded: --seed 1 --threads 1
- * --avoid-known without this avoidance, op #7389.
- */
 static void op_copy(struct th *t)
 {
 	struct iommu_ioas_copy cmd = {
@@ -1472,8 +1442,6 @@ static void op_replace(struct th *t)
 	}
 	cmd.id = tbl[d].id;
 	cmd.mock_domain_replace.pt_id = tbl[p].id;
-	if (v >= 0 || !intact(&rp))
-		tbl[d].maybe_vnested = true;
 	replacing_others = tbl[d].replacing;
 	tbl[d].replacing++;
 	rseq = ++tbl[d].sq[1];
@@ -1495,8 +1463,6 @@ static void op_replace(struct th *t)
 	if (same(rd.s, rd.serial)) {
 		tbl[d].sq[1]++;
 		tbl[d].replacing--;
-		if (!rc && !raced && v < 0 && !tbl[d].replacing)
-			tbl[d].maybe_vnested = false;
 		/* A failed replace leaves the device where it was */
 		if (raced || replacing_others || tbl[d].replacing) {
 			tbl[d].att_known = false;
@@ -2900,9 +2866,6 @@ static bool stress(unsigned long long seed)
 	bufs[2].what = "private 2M-aligned";
 	madvise(bufs[2].p, bufs[2].len, MADV_HUGEPAGE);
 
-	/* Known issue 2: see op_copy() */
-	if (g_avoid_known & AVOID_COPY)
-		op_skipped[OP_COPY] = true;
 	for (i = 0; i < NOPS; i++) {
 		op_total += op_skipped[i] ? 0 : op_weight[i];
 		op_cumul[i] = op_total;
@@ -2922,9 +2885,8 @@ static bool stress(unsigned long long seed)
 	signal(SIGSEGV, sig_fatal);
 	signal(SIGBUS, sig_fatal);
 
-	ksft_print_msg("seed %llu, %d threads, %d s, pid %d%s\n", seed,
-		       g_threads, g_duration, getpid(),
-		       g_avoid_known ? ", avoiding known kernel issues" : "");
+	ksft_print_msg("seed %llu, %d threads, %d s, pid %d\n", seed,
+		       g_threads, g_duration, getpid());
 	fflush(stdout);
 	t0 = now();
 	for (i = 0; i < g_threads; i++) {
@@ -3012,12 +2974,6 @@ static void usage(const char *argv0)
 	fprintf(stderr,
 		"usage: %s [--seed N[,N...]] [--duration SECONDS] [--threads N] [--procs N]\n"
 		"          [--keep-going: report up to 20 failures, do not stop at the first]\n"
-		"          [--avoid-known[=replace|=copy]: steer clear of two kernel WARNs found\n"
-		"           by this program (both by default):\n"
-		"           replace: no vDEVICE destroy while its device may be on a nested\n"
-		"           HWPT of its vIOMMU (a failed replace WARNs then); copy: no IOAS_COPY\n"
-		"           (an unmap of an area whose pages were copied can WARN in the mock's\n"
-		"           iova_to_phys)]\n"
 		"          [--skip-ops OP,...: never draw these ops]\n",
 		argv0);
 	exit(KSFT_FAIL);
@@ -3066,7 +3022,6 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "procs", required_argument, NULL, 'p' },
 		{ "keep-going", no_argument, NULL, 'k' },
-		{ "avoid-known", optional_argument, NULL, 'a' },
 		{ "skip-ops", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -3084,20 +3039,13 @@ int main(int argc, char **argv)
 		g_threads = atoi(env);
 	if ((env = getenv("STRESS_PROCS")))
 		g_procs = atoi(env);
-	while ((c = getopt_long(argc, argv, "s:d:t:p:ka::x:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:d:t:p:kx:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': nseeds = parse_seeds(optarg, seeds, 16); break;
 		case 'd': g_duration = atoi(optarg); break;
 		case 't': g_threads = atoi(optarg); break;
 		case 'p': g_procs = atoi(optarg); break;
 		case 'k': g_keep_going = true; break;
-		case 'a':
-			g_avoid_known = !optarg ? AVOID_REPLACE | AVOID_COPY :
-					!strcmp(optarg, "replace") ? AVOID_REPLACE :
-					!strcmp(optarg, "copy") ? AVOID_COPY : 0;
-			if (!g_avoid_known)
-				usage(argv[0]);
-			break;
 		case 'x': skip_ops(optarg); break;
 		default: usage(argv[0]);
 		}
