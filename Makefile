@@ -17,7 +17,8 @@
 #                    with a Tegra241 CMDQV (VMM_CMDQV=off: without)
 #   make bench       build, boot and print the figures of tests/bench
 #   make stress      build, boot and run tests/stress/iommufd_stress for DURATION
-#                    seconds (default 1800; SEED=N, THREADS=N, PROCS=N)
+#                    seconds (default 1800; SEED=N, THREADS=N, PROCS=N); MODE=smmu:
+#                    tests/stress/smmu_stress, nesting on the SMMU with edu DMA
 #   make conformance mainline 7.3's own iommufd kselftests on our test kernel,
 #                    judged against tests/conformance/expected-fail
 #   make bench-smmu  vSMMU invalidation throughput, ours next to mainline 7.3
@@ -112,9 +113,10 @@ bench: all qemu
 		harness/run.sh $(IMAGE) $(TESTBIN) "kunit iommufd_bench"
 
 # The seeded multi-threaded stress of /dev/iommu on the mock: make stress
-# DURATION=60 SEED=1 (harness/stress.sh: defaults, the guest's timeout).
+# DURATION=60 SEED=1 (harness/stress.sh: defaults, the guest's timeout);
+# MODE=smmu: of nesting on the emulated SMMU, with the edu devices' DMA.
 stress: all qemu
-	@DURATION=$(DURATION) SEED=$(SEED) THREADS=$(THREADS) PROCS=$(PROCS) \
+	@MODE=$(MODE) DURATION=$(DURATION) SEED=$(SEED) THREADS=$(THREADS) PROCS=$(PROCS) \
 		harness/stress.sh $(IMAGE) $(TESTBIN)
 
 # Mainline 7.3's iommufd kselftests, unchanged, against our kernel: the

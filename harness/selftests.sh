@@ -17,7 +17,7 @@ mkdir -p "$OUT" "$(dirname "$LOG")"
 # The end-to-end programs (tests/e2e), each on the library in tests/e2e/lib
 E2E_PROGS="smmu_viommu smmu_s2 smmu_nested smmu_vevent smmu_msi smmu_bad_input
 	smmu_two_edu cmdqv smmu_inv_bench"
-PROGS="iommufd iommufd_fail_nth iommufd_bench iommufd_stress $E2E_PROGS cmdqv-probe"
+PROGS="iommufd iommufd_fail_nth iommufd_bench iommufd_stress smmu_stress $E2E_PROGS cmdqv-probe"
 # A failed build must not leave an older binary for a later run to trust.
 for t in $PROGS; do
 	rm -f "$OUT/$t"
@@ -48,6 +48,18 @@ if ! "${CROSS}gcc" -static -O2 -Wall -Werror -Wno-unused-function -isystem "$KOU
 	"$TOP/tests/stress/iommufd_stress.c" -lpthread >>"$LOG" 2>&1; then
 	tail -n 20 "$LOG" >&2
 	die "iommufd_stress build failed (log: $LOG)"
+fi
+# The seeded stress of nesting on the emulated SMMU with the edu devices
+# (make stress MODE=smmu): the e2e library, and the selftest's header for
+# its final pin count.
+note "building tests/stress/smmu_stress"
+if ! "${CROSS}gcc" -static -O2 -Wall -Werror -isystem "$KOUT/usr/include" \
+	-I"$TREE/tools/testing/selftests" -I"$TOP/tests/e2e/lib" \
+	-I"$TREE/drivers/iommu/iommufd" -o "$OUT/smmu_stress" \
+	"$TOP/tests/stress/smmu_stress.c" "$TOP/tests/e2e/lib/e2e.c" -lpthread \
+	>>"$LOG" 2>&1; then
+	tail -n 20 "$LOG" >&2
+	die "smmu_stress build failed (log: $LOG)"
 fi
 # Our end-to-end programs: the VMM's ioctls on QEMU's edu device.
 note "building tests/e2e:" $E2E_PROGS
