@@ -2189,6 +2189,13 @@ static void op_hwq_alloc(struct th *t)
 		/* EIO: index 1 before index 0 (allocated in order) */
 		if (cmd.index == 1 && (others || !had0 || !has0))
 			es_add(&ok, EIO);
+		/*
+		 * EBUSY: queue 0 is there for the driver but still being
+		 * allocated or already being destroyed (no queue depends on
+		 * one that may be freed under it)
+		 */
+		if (cmd.index == 1 && others)
+			es_add(&ok, EBUSY);
 		if (others || (cmd.index ? !had1 && !has1 && had0 && has0 :
 					   !had0 && !has0))
 			es_add(&ok, 0);
