@@ -54,12 +54,13 @@ MIMAGE  := $(BUILD)/obj-mainline/arch/arm64/boot/Image
 TESTBIN := $(BUILD)/tests
 
 # What the full run executes, in order: KUnit and test programs in the first
-# boot ("conformance": mainline's own iommufd kselftests; "e2e": the
+# boot ("stress": a minute of tests/stress/iommufd_stress, STRESS_SEED=N;
+# "conformance": mainline's own iommufd kselftests; "e2e": the
 # end-to-end programs, tests/e2e, in this boot and the next); "canwbs" adds
 # the second boot (IORT with CANWBS), "bypass" a third like it with
 # arm_smmu_v3.bypass_vcmdq=1, "vmm" the real-VMM stage's boot (QEMU 11.1
 # inside the guest); all three need ACPI boots.
-TESTS ?= kunit iommufd iommufd_fail_nth conformance e2e $(if $(filter dt,$(BOOT)),,canwbs bypass vmm)
+TESTS ?= kunit iommufd iommufd_fail_nth stress conformance e2e $(if $(filter dt,$(BOOT)),,canwbs bypass vmm)
 export KUNIT_GLOB KSFT_ARGS BOOT TIMEOUT
 
 .PHONY: base-check all deps tree export kernel selftests check run bench stress bench-smmu mainline lint sparse clean \

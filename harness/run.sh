@@ -20,6 +20,7 @@
 # KUNIT_GLOB: run only the KUnit suites matching it (kunit.filter_glob).
 # KUNIT_SLOW=1: the KUnit cases marked slow too (figures, for make bench).
 # KSFT_ARGS: arguments for every kselftest binary (e.g. "-f iommufd_ioas").
+# STRESS_SEED: the seed of the "stress" word's one-minute run (default 1).
 # E2E: the end-to-end programs (default below).
 # RUN_OUT: where the logs go (default build/run).
 . "$(dirname "$0")/lib.sh"
@@ -106,6 +107,15 @@ for t in $TESTS; do
 			echo "kselftest $m" >>"$plan"
 			expect+=" kselftest:$m"
 		done
+		;;
+	stress)
+		# A minute of the seeded stress on the mock (make stress runs
+		# the long ones): STRESS_SEED, default 1, so that a run can be
+		# repeated; its operations per thread are the seed's.
+		[ -x "$TESTDIR/iommufd_stress" ] ||
+			die "no test program 'iommufd_stress' in $TESTDIR (TESTS=$TESTS)"
+		echo "kselftest iommufd_stress --seed ${STRESS_SEED:-1} --duration 60 --threads 4" >>"$plan"
+		expect+=" kselftest:iommufd_stress"
 		;;
 	vmm)
 		[ "$BOOT" = acpi ] ||
