@@ -58,6 +58,7 @@
 #include <time.h>
 
 #include "iommufd_utils.h"
+#include "stress.h"
 
 /* ---------------------------------------------------------------- setup */
 
@@ -121,17 +122,6 @@ static const char *const bucket_name[] = { "ok",     "ENOENT", "EBUSY",
 					   "skip" };
 #define NBUCKET 10
 #define B_SKIP 9
-
-/* ---------------------------------------------------------------- PRNG */
-
-static uint64_t splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
 
 /* ---------------------------------------------------------------- table */
 
@@ -2624,13 +2614,7 @@ static void run_op(struct th *t, int op)
 
 static int draw_op(struct th *t)
 {
-	unsigned int r = splitmix64(&t->rng_op) % op_total;
-	int op;
-
-	for (op = 0; op < NOPS; op++)
-		if (r < op_cumul[op])
-			return op;
-	return NOPS - 1;
+	return stress_draw_op(&t->rng_op, op_cumul, NOPS, op_total);
 }
 
 /*
@@ -2644,16 +2628,7 @@ static volatile int taint_seen;
 
 static unsigned long read_taint(void)
 {
-	char buf[32];
-	ssize_t n;
-
-	if (taint_fd < 0)
-		return 0;
-	n = pread(taint_fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	return strtoul(buf, NULL, 10);
+	return stress_read_taint(taint_fd);
 }
 
 static void check_taint(struct th *t)
@@ -2816,14 +2791,6 @@ static bool final_check(struct th *t)
 
 /* ---------------------------------------------------------------- main */
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void sig_fatal(int sig)
 {
 	int i;
@@ -2900,7 +2867,7 @@ static bool stress(unsigned long long seed)
 	ksft_print_msg("seed %llu, %d threads, %d s, pid %d\n", seed,
 		       g_threads, g_duration, getpid());
 	fflush(stdout);
-	t0 = now();
+	t0 = stress_now();
 	for (i = 0; i < g_threads; i++) {
 		struct th *t = &ths[i];
 		uint64_t s = seed * 0x100000001b3ULL + i;
@@ -2912,12 +2879,12 @@ static bool stress(unsigned long long seed)
 			ksft_exit_fail_msg("pthread_create\n");
 	}
 	deadline = t0 + g_duration;
-	while (!g_stop && now() < deadline)
+	while (!g_stop && stress_now() < deadline)
 		usleep(100000);
 	g_stop = 1;
 	/* A thread stuck in the kernel: say where, after a grace period */
 	for (i = 0; i < g_threads; i++) {
-		while (!ths[i].done && now() < deadline + 300)
+		while (!ths[i].done && stress_now() < deadline + 300)
 			usleep(100000);
 		if (!ths[i].done) {
 			pthread_mutex_lock(&plock);
@@ -2930,7 +2897,7 @@ static bool stress(unsigned long long seed)
 		}
 		pthread_join(ths[i].tid, NULL);
 	}
-	t1 = now();
+	t1 = stress_now();
 
 	for (i = 0; i < g_threads; i++) {
 		total_ops += ths[i].nops;

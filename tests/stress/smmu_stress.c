@@ -76,6 +76,7 @@
 #include "kselftest.h"
 #include "e2e.h"
 #include "iommufd_test.h"
+#include "stress.h"
 
 /* ---------------------------------------------------------------- layout */
 
@@ -301,15 +302,6 @@ struct th {
 };
 
 static struct th ths[MAXTHREADS];
-
-static uint64_t splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
 
 static uint64_t rnd(struct th *t)
 {
@@ -2497,13 +2489,7 @@ static void run_op(struct th *t, int op)
 
 static int draw_op(struct th *t)
 {
-	unsigned int r = splitmix64(&t->rng_op) % op_total;
-	int op;
-
-	for (op = 0; op < NOPS; op++)
-		if (r < op_cumul[op])
-			return op;
-	return NOPS - 1;
+	return stress_draw_op(&t->rng_op, op_cumul, NOPS, op_total);
 }
 
 /*
@@ -2516,16 +2502,7 @@ static volatile int taint_seen;
 
 static unsigned long read_taint(void)
 {
-	char buf[32];
-	ssize_t n;
-
-	if (taint_fd < 0)
-		return 0;
-	n = pread(taint_fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	return strtoul(buf, NULL, 10);
+	return stress_read_taint(taint_fd);
 }
 
 static void check_taint(struct th *t)
@@ -2558,14 +2535,6 @@ static void *thread_main(void *arg)
 	if (t->done != 2)
 		t->done = 1;
 	return NULL;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void sig_fatal(int sig)
@@ -2654,7 +2623,7 @@ static void join_threads(double deadline)
 	int i, j;
 
 	for (i = 0; i < g_threads; i++) {
-		while (!ths[i].done && now() < deadline + 300)
+		while (!ths[i].done && stress_now() < deadline + 300)
 			usleep(100000);
 		if (!ths[i].done) {
 			ksft_print_msg("FAIL: seed %llu: thread %d is stuck for 300 s\n",
@@ -2701,14 +2670,14 @@ static bool stress(unsigned long long seed)
 		       g_avoid_known ? ", steering around known kernel issues" : "");
 	fflush(stdout);
 
-	t0 = now();
+	t0 = stress_now();
 	deadline = t0 + g_duration;
 	start_threads(seed);
-	while (!g_stop && now() < deadline)
+	while (!g_stop && stress_now() < deadline)
 		usleep(100000);
 	g_stop = 1;
 	join_threads(deadline);
-	report(now() - t0);
+	report(stress_now() - t0);
 	if (g_failed) {
 		ksft_print_msg("%d unexpected results\n", g_failed);
 		return false;
