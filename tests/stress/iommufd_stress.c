@@ -1403,7 +1403,7 @@ static void op_replace(struct th *t)
 	struct eset ok = {};
 	struct ref rd, rp;
 	int d, p, v = -1, kind, rc;
-	bool had_vdev = false, has_vdev, raced, on_it;
+	bool had_vdev = false, has_vdev, raced, on_it, others_ran;
 	int inf0 = 0, replacing_others;
 	uint32_t seq = 0, rseq;
 
@@ -1453,13 +1453,20 @@ static void op_replace(struct th *t)
 
 	pthread_mutex_lock(&tlock);
 	raced = !intact(&rd) || !intact(&rp) || tbl[p].dead;
-	if (tbl[d].sq[1] != rseq || tbl[d].replacing > 1)
-		on_it = true;	/* another replace of it ran meanwhile */
+	/* another replace of it started or ended meanwhile */
+	others_ran = tbl[d].sq[1] != rseq || tbl[d].replacing > 1;
+	if (others_ran)
+		on_it = true;
 	if (same(rd.s, rd.serial)) {
 		tbl[d].sq[1]++;
 		tbl[d].replacing--;
-		/* A failed replace leaves the device where it was */
-		if (raced || replacing_others || tbl[d].replacing) {
+		/*
+		 * A failed replace leaves the device where it was; with
+		 * another replace of it in flight at any time during this one,
+		 * either may have reached the kernel last
+		 */
+		if (raced || replacing_others || others_ran ||
+		    tbl[d].replacing) {
 			tbl[d].att_known = false;
 		} else if (!rc) {
 			tbl[d].att_known = true;
