@@ -340,6 +340,39 @@ TEST_F(smmu_vevent, no_queue_host_log)
 	ASSERT_GMEM(&self->vm.mem);
 }
 
+/*
+ * The VMM destroys edu's vDEVICE while edu stays on the guest's stage 1:
+ * the guest hears nothing of a device it has no vDEVICE for (the vSID could
+ * be another device's by now), and the host logs the fault by physical SID.
+ * A new vDEVICE with the same vSID gives the faults back to the guest.
+ */
+TEST_F(smmu_vevent, vdevice_gone)
+{
+	struct vevent ev[4];
+	struct host_evt he;
+
+	ASSERT_EQ(0, vevent_queue(self, 64));
+	ASSERT_EQ(0, iommufd_destroy(self->vm.edu.iommufd, self->vm.vdev_id));
+	ASSERT_EQ(0, host_evt_ratelimit_wait());
+	self->kmsg = kmsg_open_end();
+	ASSERT_LE(0, self->kmsg);
+
+	ASSERT_EQ(0, edu_dma(&self->vm.edu, S1_HOLE, 0, 4, EDU_DMA_TO_RAM));
+	ASSERT_EQ(1, host_evts_wait(self->kmsg, S1_HOLE, 1, &he));
+	ASSERT_EQ(EVT_ID_TRANSLATION_FAULT, he.id);
+	ASSERT_EQ(self->psid, EVT0_SID(he.evt[0]));
+	ASSERT_EQ(0, wait_readable(self->veventq_fd, GRACE_MS));
+
+	ASSERT_EQ(0, vdevice_alloc(&self->vm.edu, self->vm.viommu_id, VSID,
+				   &self->vm.vdev_id));
+	ASSERT_EQ(0, edu_dma(&self->vm.edu, S1_HOLE + 0x80, 0, 4,
+			     EDU_DMA_TO_RAM));
+	ASSERT_EQ(1, vevents_wait(self->veventq_fd, ev, 4));
+	ASSERT_VEVENT(&ev[0], 0, EVT_ID_TRANSLATION_FAULT, S1_HOLE + 0x80);
+	ASSERT_EQ(0, host_evts(self->kmsg, S1_HOLE + 0x80, NULL));
+	ASSERT_GMEM(&self->vm.mem);
+}
+
 /* VEVENTQ_ALLOC's errnos on a vSMMU, and one queue per type */
 TEST_F(smmu_vevent, alloc_errnos)
 {

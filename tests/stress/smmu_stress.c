@@ -5,7 +5,7 @@
  * tests/stress/iommufd_stress.c, is the selftest mock's).
  *
  *   smmu_stress [--seed N[,N...]] [--duration S] [--threads N]
- *               [--keep-going] [--avoid-known]
+ *               [--keep-going]
  *
  * (also STRESS_SEED, STRESS_DURATION, STRESS_THREADS; arguments win). Each
  * seed runs for the duration in a child process of its own, one after the
@@ -45,11 +45,6 @@
  * run every object is destroyed (each destroy must succeed), the devices are
  * closed, and a new iommufd must work and find no page of either VM's
  * memory still pinned; the boot's kmemleak scan judges leaks.
- *
- * --avoid-known: two known kernel issues are steered around: the events a
- * destroyed vDEVICE's vSID still gets are counted instead of failed (see
- * vevent_stale()), and an attach waits for the faults the kernel may still
- * be handling, which it would otherwise give the guest (see note_late()).
  *
  * Output: KTAP (kselftest.h), one result per seed, with ops/s and per-kind
  * counts and errnos, and the DMA and vEVENT figures, as "# " lines.
@@ -139,7 +134,6 @@ static unsigned long long g_seed;
 static int g_threads = 2;
 static int g_duration = 60;
 static bool g_keep_going;
-static bool g_avoid_known;
 static int g_iommufd = -1;
 static volatile int g_stop;
 static volatile int g_failed;
@@ -247,8 +241,8 @@ struct world {
 	/*
 	 * The last DMAs whose stage-1 faults (S2 clear) nothing drained from a
 	 * queue: the kernel's event thread may handle them late (see
-	 * note_late()), so a failure names them, and a --avoid-known run
-	 * waits for them before an attach.
+	 * note_late()), so a failure names them, and an attach waits for
+	 * them.
 	 */
 	struct late {
 		unsigned long op;
@@ -286,7 +280,6 @@ struct dstats {
 	unsigned long ev_exact;		/* events predicted exactly */
 	unsigned long ev_loose;		/* entries from an uncertain DMA */
 	unsigned long ev_lost;		/* lost-events markers, predicted */
-	unsigned long ev_stale;		/* known issue 1: by a gone vSID */
 };
 
 struct th {
@@ -1097,8 +1090,13 @@ static void op_attach(struct th *t)
 	/* The HWPT it is on already: iommufd returns at once, no check */
 	if (att == w->att && (att != ATT_NESTED || k == w->att_ne))
 		want = 0;
-	if (g_avoid_known)
-		wait_late(w);
+	/*
+	 * A fault made before the attach but handled after it would reach
+	 * the guest: the SMMU's event queue is asynchronous, and the event
+	 * thread goes by the device's attachment when it reads the event.
+	 * Timing, not a bug (the uAPI promises no order between the two).
+	 */
+	wait_late(w);
 	rec(t, att, k, id);
 	if (!expect(t, attach_raw(w, id), want, "ATTACH_IOMMUFD_PT") || want)
 		return;
@@ -2069,39 +2067,31 @@ static int vevents_loose(struct th *t, struct vq *q, __u32 vsid, __u64 iova,
 }
 
 /*
- * Known issue (--avoid-known): the kernel fixes the vSID of the device's
- * events at attach time, so once its vDEVICE is destroyed (and maybe made
- * again with another vSID) while it stays attached to a stage-1 nested HWPT,
- * its faults still reach the guest under the old vSID. The uAPI says the
- * driver "reports nothing for a device without a vDEVICE". Counted, not
- * failed, with the option.
+ * The device's vDEVICE was destroyed (and maybe made again with another
+ * vSID) while it stayed on a stage-1 nested HWPT: the uAPI says the driver
+ * "reports nothing for a device without a vDEVICE", and the vSID it had at
+ * attach may be another device's now. No vEVENT at all.
  */
-static void vevent_stale(struct th *t, struct vq *q, __u64 iova,
-			 unsigned int len, bool read)
+static void vevent_stale(struct th *t, struct vq *q)
 {
 	struct world *w = &t->w;
+	struct ev ev[VEV_MAX];
+	int n;
 
-	if (!g_avoid_known) {
-		struct ev ev[VEV_MAX];
-		int n;
-
-		usleep(EV_GRACE_MS * 1000);
-		n = vq_read(q, ev, VEV_MAX);
-		if (n > 0) {
-			print_evs(w, ev, n);
-			fail(t, "%d vEVENT(s) by vSID %#x of a vDEVICE destroyed while attached (vDEVICE now: %s vSID %#x); the uAPI: nothing is reported for a device without a vDEVICE",
-			     n, w->vm.vsid, w->vdev.live ? "live" : "none",
-			     w->vdev.vsid);
-		}
-		return;
+	usleep(EV_GRACE_MS * 1000);
+	n = vq_read(q, ev, VEV_MAX);
+	if (n > 0) {
+		print_evs(w, ev, n);
+		fail(t, "%d vEVENT(s) by vSID %#x of a vDEVICE destroyed while attached (vDEVICE now: %s vSID %#x); the uAPI: nothing is reported for a device without a vDEVICE",
+		     n, w->vm.vsid, w->vdev.live ? "live" : "none",
+		     w->vdev.vsid);
 	}
-	t->st.ev_stale += vevents_loose(t, q, w->vm.vsid, iova, len, read);
 }
 
 /*
- * Known issue 2 (--avoid-known): the kernel's event thread hands a fault to
- * the guest if the device has a vSID (is on a nested HWPT with its vDEVICE)
- * when the thread gets to the event, not when the fault happened. Faults
+ * The kernel's event thread hands a fault to the guest if the device has a
+ * vSID (is on a nested HWPT with its vDEVICE) when the thread gets to the
+ * event, not when the fault happened (see op_attach()). Faults
  * made while the device was on a host domain (the IOAS's, whose faults have
  * S2 clear), or on a nested HWPT without a queue to read them from, may
  * still be on their way when an attach gives the device a vSID, and then
@@ -2142,7 +2132,7 @@ static void dma_events(struct th *t, int reg, const struct pred *p, __u64 iova,
 	/* A vDEVICE made again with the same vSID names the device rightly */
 	if (!w->vm.live && !(w->vdev.live && w->vdev.viommu == w->vm.viommu &&
 			     w->vdev.vsid == w->vm.vsid))
-		return vevent_stale(t, q, iova, len, read);
+		return vevent_stale(t, q);
 	if (p->pages || p->other) {
 		t->st.ev_loose += vevents_loose(t, q, w->vm.vsid, iova, len, read);
 		return;
@@ -2572,7 +2562,6 @@ static void report(double secs)
 		st.ev_exact += s->ev_exact;
 		st.ev_loose += s->ev_loose;
 		st.ev_lost += s->ev_lost;
-		st.ev_stale += s->ev_stale;
 		ksft_print_msg("thread %d (edu %s): %lu ops\n", i,
 			       ths[i].w.edu.bdf, ths[i].nops);
 	}
@@ -2597,8 +2586,8 @@ static void report(double secs)
 	ksft_print_msg("DMA: %lu landed where predicted, %lu blocked as predicted, %lu uncertain (stage-1 caches) of which %lu used an old translation; %lu reads checked\n",
 		       st.landed, st.blocked, st.maybe, st.stale_used,
 		       st.reads_checked);
-	ksft_print_msg("vEVENTs: %lu predicted exactly, %lu lost markers, %lu from uncertain DMAs, %lu by a destroyed vDEVICE's vSID (known issue 1)\n",
-		       st.ev_exact, st.ev_lost, st.ev_loose, st.ev_stale);
+	ksft_print_msg("vEVENTs: %lu predicted exactly, %lu lost markers, %lu from uncertain DMAs\n",
+		       st.ev_exact, st.ev_lost, st.ev_loose);
 }
 
 static void start_threads(unsigned long long seed)
@@ -2665,9 +2654,8 @@ static bool stress(unsigned long long seed)
 	taint0 = read_taint();
 	signal(SIGSEGV, sig_fatal);
 	signal(SIGBUS, sig_fatal);
-	ksft_print_msg("seed %llu, %d thread(s), %d s, pid %d%s\n", seed,
-		       g_threads, g_duration, getpid(),
-		       g_avoid_known ? ", steering around known kernel issues" : "");
+	ksft_print_msg("seed %llu, %d thread(s), %d s, pid %d\n", seed,
+		       g_threads, g_duration, getpid());
 	fflush(stdout);
 
 	t0 = stress_now();
@@ -2736,11 +2724,7 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s [--seed N[,N...]] [--duration SECONDS] [--threads 1|2]\n"
-		"          [--keep-going: the other thread goes on after a failure]\n"
-		"          [--avoid-known: steer around two known kernel issues: count the\n"
-		"           events a destroyed vDEVICE's vSID still gets instead of failing,\n"
-		"           and let the event thread catch up before an attach, so that\n"
-		"           faults made before it do not reach the guest]\n",
+		"          [--keep-going: the other thread goes on after a failure]\n",
 		argv0);
 	exit(KSFT_FAIL);
 }
@@ -2766,7 +2750,6 @@ int main(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "keep-going", no_argument, NULL, 'k' },
-		{ "avoid-known", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -2783,7 +2766,7 @@ int main(int argc, char **argv)
 	env = getenv("STRESS_THREADS");
 	if (env)
 		g_threads = atoi(env);
-	while ((c = getopt_long(argc, argv, "s:d:t:kah", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:d:t:kh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			nseeds = parse_seeds(optarg, seeds, 16);
@@ -2796,9 +2779,6 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			g_keep_going = true;
-			break;
-		case 'a':
-			g_avoid_known = true;
 			break;
 		default:
 			usage(argv[0]);
