@@ -1013,6 +1013,25 @@ static bool pinned_by_hwq(int m)
 	return false;
 }
 
+/*
+ * A raced unmap worked on a range whose area may have gone before it ran: a
+ * map or copy since may have put another area there, which the unmap took
+ * down (the IOVA allocator reuses the lowest free IOVA). Forget the areas of
+ * IOAS @p in that range, and have the maps and copies still running on @p
+ * publish theirs as dead (as after an UNMAP_ALL).
+ */
+static void forget_range(int s, int p, uint64_t iova, uint64_t len)
+{
+	int i;
+
+	for (i = 0; i < MAXOBJ; i++)
+		if (i != s && tbl[i].kind == K_MAP && tbl[i].parent == p &&
+		    same(p, tbl[i].pserial) && tbl[i].iova < iova + len &&
+		    iova < tbl[i].iova + tbl[i].len && !pinned_by_hwq(i))
+			mark_dead(i);
+	tbl[p].sq[SQ_UNMAP_ALL]++;
+}
+
 static void op_unmap(struct th *t)
 {
 	struct iommu_ioas_unmap cmd = { .size = sizeof(cmd) };
@@ -1075,6 +1094,8 @@ static void op_unmap(struct th *t)
 		fail(t, "unmapped %llu bytes, not %llu",
 		     (unsigned long long)cmd.length,
 		     (unsigned long long)tbl[s].len);
+	if (raced)
+		forget_range(s, p, tbl[s].iova, tbl[s].len);
 	tbl[p].busy--;
 	if (rc == EBUSY)
 		unclaim(s);
