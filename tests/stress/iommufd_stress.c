@@ -433,6 +433,16 @@ struct th {
 
 static struct th ths[MAXTHREADS];
 
+/*
+ * Each thread's IOAS_UNMAP while it is in the kernel (under tlock): the
+ * area it names, and that area's IOAS and range
+ */
+static struct {
+	bool on;
+	int s, p;
+	uint64_t pserial, iova, len;
+} unmapping[MAXTHREADS];
+
 /* Every thread's results in the order they came, for a failure's report */
 #define GRING 1024
 static struct {
@@ -1018,7 +1028,9 @@ static bool pinned_by_hwq(int m)
  * map or copy since may have put another area there, which the unmap took
  * down (the IOVA allocator reuses the lowest free IOVA). Forget the areas of
  * IOAS @p in that range, and have the maps and copies still running on @p
- * publish theirs as dead (as after an UNMAP_ALL).
+ * publish theirs as dead (as after an UNMAP_ALL). While such an unmap is
+ * still in the kernel, unmap_overlaps() makes the uses of those areas
+ * lenient instead.
  */
 static void forget_range(int s, int p, uint64_t iova, uint64_t len)
 {
@@ -1030,6 +1042,24 @@ static void forget_range(int s, int p, uint64_t iova, uint64_t len)
 		    iova < tbl[i].iova + tbl[i].len && !pinned_by_hwq(i))
 			mark_dead(i);
 	tbl[p].sq[SQ_UNMAP_ALL]++;
+}
+
+/*
+ * Whether another thread's unmap in the kernel right now names a range that
+ * overlaps area @m: only a stale entry's range can overlap another area, and
+ * that unmap may take @m down with it.
+ */
+static bool unmap_overlaps(const struct th *t, int m)
+{
+	int i, p = tbl[m].parent;
+
+	for (i = 0; i < MAXTHREADS; i++)
+		if (i != t->idx && unmapping[i].on && unmapping[i].s != m &&
+		    unmapping[i].p == p && unmapping[i].pserial == tbl[m].pserial &&
+		    unmapping[i].iova < tbl[m].iova + tbl[m].len &&
+		    tbl[m].iova < unmapping[i].iova + unmapping[i].len)
+			return true;
+	return false;
 }
 
 static void op_unmap(struct th *t)
@@ -1065,15 +1095,20 @@ static void op_unmap(struct th *t)
 	cmd.ioas_id = tbl[p].id;
 	cmd.iova = tbl[s].iova;
 	cmd.length = tbl[s].len;
+	unmapping[t->idx] = (typeof(unmapping[0])){
+		.on = true, .s = s, .p = p, .pserial = tbl[s].pserial,
+		.iova = cmd.iova, .len = cmd.length,
+	};
 	pthread_mutex_unlock(&tlock);
 
 	rec(t, cmd.ioas_id, cmd.iova >> 12, cmd.length >> 12);
 	rc = xioctl(IOMMU_IOAS_UNMAP, &cmd);
 
 	pthread_mutex_lock(&tlock);
+	unmapping[t->idx].on = false;
 	still_pinned = pinned_by_hwq(s);
 	raced = was_dead || tbl[s].dead || tbl[p].sq[SQ_UNMAP_ALL] != seq ||
-		tbl[p].inf[SQ_UNMAP_ALL];
+		tbl[p].inf[SQ_UNMAP_ALL] || unmap_overlaps(t, s);
 	if (!(was_pinned && still_pinned))
 		es_add(&ok, 0);
 	/*
@@ -1251,7 +1286,7 @@ static void op_copy(struct th *t)
 	tbl[d].busy--;
 	tbl[d].sq[SQ_MAPS]++;
 	tbl[d].inf[SQ_MAPS]--;
-	raced = !intact(&rm);
+	raced = !intact(&rm) || unmap_overlaps(t, m);
 	es_add(&ok, 0);
 	/* the source area was unmapped meanwhile (or was dead) */
 	if (raced)
@@ -2190,7 +2225,7 @@ static void op_hwq_alloc(struct th *t)
 
 	pthread_mutex_lock(&tlock);
 	tbl[v].inf[SQ_HWQ]--;
-	raced = !unmapped && !intact(&rm);
+	raced = !unmapped && (!intact(&rm) || unmap_overlaps(t, m));
 	if (unmapped) {
 		es_add(&ok, ENOENT);	/* nothing mapped there in the IOAS */
 		strict_cnt[ST_HWQ_UNMAPPED] += rc == ENOENT;
