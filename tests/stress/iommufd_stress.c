@@ -485,13 +485,14 @@ static void print_table(void)
 
 		if (o->kind == K_FREE)
 			continue;
-		ksft_print_msg("    [%d] %s id %u/%u parent [%d]%s [%d]%s iova %#llx len %#llx fd %d map [%d]%s%s%s busy %d\n",
+		ksft_print_msg("    [%d] %s id %u/%u parent [%d]%s [%d]%s iova %#llx len %#llx virt %llu fd %d map [%d]%s%s%s busy %d\n",
 			       i, kind_name[o->kind], o->id, o->id2, o->parent,
 			       same(o->parent, o->pserial) ? "" : "(gone)",
 			       o->parent2,
 			       same(o->parent2, o->pserial2) ? "" : "(gone)",
 			       (unsigned long long)o->iova,
-			       (unsigned long long)o->len, o->fd, o->map,
+			       (unsigned long long)o->len,
+			       (unsigned long long)o->virt_id, o->fd, o->map,
 			       o->claimed ? " claimed" : "",
 			       o->dead ? " dead" : "", o->tomb ? " tomb" : "",
 			       o->busy);
@@ -1663,6 +1664,24 @@ static bool vdev_conflict(int v, int d, uint64_t virt_id)
 	return false;
 }
 
+/*
+ * For a failure's report: is an unexpected EEXIST the device's (it has a
+ * vDEVICE somewhere) or the virtual ID's? Ask again with an ID the program
+ * never uses, and give back what that made.
+ */
+static void vdev_probe_eexist(struct th *t, const struct iommu_vdevice_alloc *cmd)
+{
+	struct iommu_vdevice_alloc probe = *cmd;
+	int rc;
+
+	probe.virt_id = 1000 + t->idx;
+	rc = xioctl(IOMMU_VDEVICE_ALLOC, &probe);
+	if (!rc)
+		destroy_id(probe.out_vdevice_id);
+	rec_note(t, "again with virt_id %llu: %s", (unsigned long long)probe.virt_id,
+		 rc ? strerror(rc) : "ok (the virtual ID was taken)");
+}
+
 static void op_vdev_alloc(struct th *t)
 {
 	struct iommu_vdevice_alloc cmd = { .size = sizeof(cmd) };
@@ -1720,6 +1739,8 @@ static void op_vdev_alloc(struct th *t)
 	/* the vIOMMU or the device went (a device being unbound included) */
 	if (raced)
 		es_add(&ok, ENOENT);
+	if (rc == EEXIST && !es_has(&ok, EEXIST))
+		vdev_probe_eexist(t, &cmd);
 	tbl[d].inf[SQ_VDEV]--;
 	tbl[v].inf[SQ_VDEV]--;
 	tbl[d].sq[SQ_VDEV]++;
