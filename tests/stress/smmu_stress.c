@@ -280,6 +280,7 @@ struct dstats {
 	unsigned long ev_exact;		/* events predicted exactly */
 	unsigned long ev_loose;		/* entries from an uncertain DMA */
 	unsigned long ev_lost;		/* lost-events markers, predicted */
+	unsigned long ev_gone;		/* faulting DMAs of a gone vDEVICE */
 };
 
 struct th {
@@ -2085,7 +2086,9 @@ static void vevent_stale(struct th *t, struct vq *q)
 		fail(t, "%d vEVENT(s) by vSID %#x of a vDEVICE destroyed while attached (vDEVICE now: %s vSID %#x); the uAPI: nothing is reported for a device without a vDEVICE",
 		     n, w->vm.vsid, w->vdev.live ? "live" : "none",
 		     w->vdev.vsid);
+		return;
 	}
+	t->st.ev_gone++;
 }
 
 /*
@@ -2562,6 +2565,7 @@ static void report(double secs)
 		st.ev_exact += s->ev_exact;
 		st.ev_loose += s->ev_loose;
 		st.ev_lost += s->ev_lost;
+		st.ev_gone += s->ev_gone;
 		ksft_print_msg("thread %d (edu %s): %lu ops\n", i,
 			       ths[i].w.edu.bdf, ths[i].nops);
 	}
@@ -2586,8 +2590,8 @@ static void report(double secs)
 	ksft_print_msg("DMA: %lu landed where predicted, %lu blocked as predicted, %lu uncertain (stage-1 caches) of which %lu used an old translation; %lu reads checked\n",
 		       st.landed, st.blocked, st.maybe, st.stale_used,
 		       st.reads_checked);
-	ksft_print_msg("vEVENTs: %lu predicted exactly, %lu lost markers, %lu from uncertain DMAs\n",
-		       st.ev_exact, st.ev_lost, st.ev_loose);
+	ksft_print_msg("vEVENTs: %lu predicted exactly, %lu lost markers, %lu from uncertain DMAs; none for %lu faulting DMAs of a device whose vDEVICE was gone\n",
+		       st.ev_exact, st.ev_lost, st.ev_loose, st.ev_gone);
 }
 
 static void start_threads(unsigned long long seed)
