@@ -1046,14 +1046,17 @@ static void forget_range(int s, int p, uint64_t iova, uint64_t len)
 }
 
 /*
- * Whether another thread's unmap in the kernel right now names a range that
- * overlaps area @m: only a stale entry's range can overlap another area, and
- * that unmap may take @m down with it.
+ * Whether an unmap in the kernel right now may take area @m down: an
+ * UNMAP_ALL of its IOAS (which finds @m by itself only when it ends), or
+ * another thread's unmap of a range that overlaps @m (only a stale entry's
+ * range can overlap another area).
  */
 static bool unmap_overlaps(const struct th *t, int m)
 {
 	int i, p = tbl[m].parent;
 
+	if (tbl[p].inf[SQ_UNMAP_ALL])
+		return true;
 	for (i = 0; i < MAXTHREADS; i++)
 		if (i != t->idx && unmapping[i].on && unmapping[i].s != m &&
 		    unmapping[i].p == p && unmapping[i].pserial == tbl[m].pserial &&
@@ -1133,10 +1136,17 @@ static void op_unmap(struct th *t)
 	if (raced)
 		forget_range(s, p, tbl[s].iova, tbl[s].len);
 	tbl[p].busy--;
-	if (rc == EBUSY)
+	if (rc == EBUSY) {
 		unclaim(s);
-	else
+		/*
+		 * Not a HW queue's pin: another unmap was taking the area (or
+		 * one in the range) down, and may have finished
+		 */
+		if (raced && !still_pinned)
+			mark_dead(s);
+	} else {
 		slot_free(s);
+	}
 	pthread_mutex_unlock(&tlock);
 }
 
