@@ -324,18 +324,29 @@ TEST_F(smmu_vevent, overflow)
 	ASSERT_GMEM(&self->vm.mem);
 }
 
+/*
+ * edu writes to the stage-1 hole: the host logs the fault (F_TRANSLATION, by
+ * physical SID), once the rate limit's interval has passed; from then on
+ * self->kmsg reads the host's log.
+ */
+static void host_logs_fault(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(smmu_vevent) *self, struct host_evt *he)
+{
+	ASSERT_EQ(0, host_evt_ratelimit_wait());
+	self->kmsg = kmsg_open_end();
+	ASSERT_LE(0, self->kmsg);
+	ASSERT_EQ(0, edu_dma(&self->vm.edu, S1_HOLE, 0, 4, EDU_DMA_TO_RAM));
+	ASSERT_EQ(1, host_evts_wait(self->kmsg, S1_HOLE, 1, he));
+	ASSERT_EQ(EVT_ID_TRANSLATION_FAULT, he->id);
+	ASSERT_EQ(self->psid, EVT0_SID(he->evt[0]));
+}
+
 /* Without a vEVENTQ, the guest's fault is logged by the host */
 TEST_F(smmu_vevent, no_queue_host_log)
 {
 	struct host_evt he;
 
-	ASSERT_EQ(0, host_evt_ratelimit_wait());
-	self->kmsg = kmsg_open_end();
-	ASSERT_LE(0, self->kmsg);
-	ASSERT_EQ(0, edu_dma(&self->vm.edu, S1_HOLE, 0, 4, EDU_DMA_TO_RAM));
-	ASSERT_EQ(1, host_evts_wait(self->kmsg, S1_HOLE, 1, &he));
-	ASSERT_EQ(EVT_ID_TRANSLATION_FAULT, he.id);
-	ASSERT_EQ(self->psid, EVT0_SID(he.evt[0]));
+	host_logs_fault(_metadata, self, &he);
 	ASSERT_EQ(0, he.evt[1] & EVT1_S2);
 	ASSERT_GMEM(&self->vm.mem);
 }
@@ -353,14 +364,7 @@ TEST_F(smmu_vevent, vdevice_gone)
 
 	ASSERT_EQ(0, vevent_queue(self, 64));
 	ASSERT_EQ(0, iommufd_destroy(self->vm.edu.iommufd, self->vm.vdev_id));
-	ASSERT_EQ(0, host_evt_ratelimit_wait());
-	self->kmsg = kmsg_open_end();
-	ASSERT_LE(0, self->kmsg);
-
-	ASSERT_EQ(0, edu_dma(&self->vm.edu, S1_HOLE, 0, 4, EDU_DMA_TO_RAM));
-	ASSERT_EQ(1, host_evts_wait(self->kmsg, S1_HOLE, 1, &he));
-	ASSERT_EQ(EVT_ID_TRANSLATION_FAULT, he.id);
-	ASSERT_EQ(self->psid, EVT0_SID(he.evt[0]));
+	host_logs_fault(_metadata, self, &he);
 	ASSERT_EQ(0, wait_readable(self->veventq_fd, GRACE_MS));
 
 	ASSERT_EQ(0, vdevice_alloc(&self->vm.edu, self->vm.viommu_id, VSID,
