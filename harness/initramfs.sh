@@ -9,6 +9,8 @@
 # uncompressed cpio that comes first, before the compressed one.
 # OVERLAY=DIR: a tree copied over the root as it is (the real-VMM stage's
 # QEMU and its libraries, under /usr).
+# KMODS="A.ko B.ko": KUnit test modules for /init to load, in /lib/modules/kunit
+# (without their debug information).
 . "$(dirname "$0")/lib.sh"
 
 OUT=${1:?usage: initramfs.sh OUT TESTDIR PLAN}
@@ -48,6 +50,13 @@ install -m 644 "$PLAN" "$root/etc/plan"
 if [ -n "${OVERLAY:-}" ]; then
 	[ -d "$OVERLAY/usr" ] || die "OVERLAY=$OVERLAY has no usr/"
 	cp -a "$OVERLAY"/. "$root"/
+fi
+if [ -n "${KMODS:-}" ]; then
+	mkdir -p "$root/lib/modules/kunit"
+	for m in $KMODS; do
+		[ -f "$m" ] || die "no module $m: build the kernel first ('make kernel')"
+		"$(cross_compile)strip" --strip-debug -o "$root/lib/modules/kunit/$(basename "$m")" "$m"
+	done
 fi
 if [ -n "$(ls -A "$TESTDIR" 2>/dev/null)" ]; then
 	cp -a "$TESTDIR"/. "$root/tests/"

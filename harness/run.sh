@@ -133,7 +133,19 @@ for t in $TESTS; do
 		;;
 	esac
 done
+# The KUnit tests built as modules in IMAGE's own build (its modules.order):
+# /init loads them after boot (the Tegra241 CMDQV's need failslab set first)
+kunit_modules() {
+	local kdir m
+	kdir=$(dirname "$IMAGE")/../../..
+	[ -f "$kdir/modules.order" ] || return 0
+	{ grep -E '[-_]test\.o$' "$kdir/modules.order" || true; } | while read -r m; do
+		echo "$kdir/${m%.o}.ko"
+	done
+}
+
 if grep -qx kunit "$plan"; then
+	kmods=$(kunit_modules | tr '\n' ' ')
 	[ -n "${KUNIT_GLOB:-}" ] && kargs+=("kunit.filter_glob=$KUNIT_GLOB")
 	# Cases marked slow give figures, not verdicts (make bench runs them)
 	[ "${KUNIT_SLOW:-0}" = 1 ] || kargs+=("kunit.filter=speed>slow")
@@ -150,7 +162,7 @@ if [ $canwbs = 1 ] || [ $bypass = 1 ]; then
 	done
 fi
 
-"$TOP/harness/initramfs.sh" "$OUT/initramfs.cpio.gz" "$TESTDIR" "$plan"
+KMODS=${kmods:-} "$TOP/harness/initramfs.sh" "$OUT/initramfs.cpio.gz" "$TESTDIR" "$plan"
 # A log left by an earlier run must never be judged as this one's, nor a
 # table from an earlier run's QEMU be used.
 rm -f "$LOG" "$LOG2" "$LOG3" "$LOG4" "$OUT/iort.hex" "$OUT/IORT.aml" "$OUT/initramfs-canwbs.cpio"
