@@ -177,7 +177,13 @@ show_tail() {
 
 "$TOP/harness/boot.sh" "$IMAGE" "$OUT/initramfs.cpio.gz" "$LOG" "${kargs[@]}"
 show_tail "$LOG"
-host_check "$LOG"
+# With no end-to-end program in the first boot, nothing made the host send
+# SMMU commands after the CMDQV came up (make bench, TESTS=kunit)
+if [ -n "$e2e" ]; then
+	host_check "$LOG"
+else
+	host_check "$LOG" quiet
+fi
 expect+=$(host_expect)
 logs=("$LOG")
 labels=""
