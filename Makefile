@@ -22,7 +22,9 @@
 #   make conformance mainline 7.3's own iommufd kselftests on our test kernel,
 #                    judged against tests/conformance/expected-fail
 #   make bench-smmu  vSMMU invalidation throughput, ours next to mainline 7.3
-#                    (ROUNDS=N: N rounds, median; builds 'make mainline' first)
+#                    (ROUNDS=N: N rounds, median; builds 'make mainline' first;
+#                    guest time counts instructions, ICOUNT= for wall time;
+#                    CHECKERS=0: both kernels without KASAN, lockdep, kmemleak)
 #   make mainline    mainline 7.3 with the test kernel's configuration (build/obj-mainline)
 #   make mainline-config  only configure it: every fragment line must survive
 #                    7.3's Kconfig (part of make check, so the reference cannot rot)
@@ -48,9 +50,14 @@ DEFAULT_BASE := $(shell sed -n 's/^DEFAULT_BASE=//p' harness/lib.sh)
 BASE    ?= $(DEFAULT_BASE)
 BUILD   := $(CURDIR)/build$(if $(filter-out $(DEFAULT_BASE),$(BASE)),/base-$(BASE))
 export BASE BUILD
-KOUT    := $(BUILD)/obj-test
+# CHECKERS=0 (for make bench-smmu): both kernels without the test
+# configuration's checkers (KASAN, UBSAN, lockdep, kmemleak), objects in
+# build/obj-test-nochk and build/obj-mainline-nochk
+export CHECKERS ?= 1
+NOCHK   := $(if $(filter 0,$(CHECKERS)),-nochk)
+KOUT    := $(BUILD)/obj-test$(NOCHK)
 IMAGE   := $(KOUT)/arch/arm64/boot/Image
-MIMAGE  := $(BUILD)/obj-mainline/arch/arm64/boot/Image
+MIMAGE  := $(BUILD)/obj-mainline$(NOCHK)/arch/arm64/boot/Image
 TESTBIN := $(BUILD)/tests
 
 # What the full run executes, in order: KUnit and test programs in the first

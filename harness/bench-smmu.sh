@@ -10,15 +10,29 @@
 #   bench-smmu.sh OUR_IMAGE MAINLINE_IMAGE TESTDIR
 #
 # ROUNDS=N (default 1): boot ours, mainline, ours, mainline… N times each;
-# every figure is then the median of the N rounds' medians. On a shared
-# machine this spreads another load's effect over both kernels.
+# every figure is then the median of the N rounds' medians.
+#
+# ICOUNT=N (default 0; empty: off): the boots run under QEMU's -icount
+# (harness/boot.sh), so the guest's clock counts guest instructions, 2^N ns
+# each: a figure is then the kernel's own work per call (in instructions:
+# 1e9 / 2^N / calls/s) and no longer depends on the host's load or on which
+# host core QEMU ran on. What it does not count is QEMU's device model: an
+# MMIO access or a command the SMMU model executes costs one instruction.
+# Without it, wall-clock figures move by a third from one boot to the next.
+#
+# CHECKERS=0 (make bench-smmu CHECKERS=0 builds them): both Images built
+# without the test configuration's KASAN, UBSAN, lockdep and kmemleak, which
+# make most of a call's instructions and are the base kernels' own code.
 . "$(dirname "$0")/lib.sh"
 
 OURS=${1:?usage: bench-smmu.sh OUR_IMAGE MAINLINE_IMAGE TESTDIR}
 MAINLINE=${2:?usage: bench-smmu.sh OUR_IMAGE MAINLINE_IMAGE TESTDIR}
 TESTDIR=${3:?usage: bench-smmu.sh OUR_IMAGE MAINLINE_IMAGE TESTDIR}
 ROUNDS=${ROUNDS:-1}
-OUT=$BUILD/bench-smmu
+export ICOUNT=${ICOUNT-0}
+# A kernel without kmemleak: /init is told so rather than failing the boot
+[ "${CHECKERS:-1}" = 0 ] && export KARGS="${KARGS:+$KARGS }kmemleak=off"
+OUT=$BUILD/bench-smmu$(checkers_suffix)
 # The CANWBS boot's programs, and in them the cases that run
 PROGS="smmu_s2 smmu_inv_bench"
 ARGS="-r iort.canwbs.memory_flags -f smmu_inv_bench"
@@ -48,8 +62,9 @@ done
 echo
 echo "IOMMU_HWPT_INVALIDATE on a vSMMU, arrays of TLBI_NH_VA: median of 5 runs of 2 s,"
 [ "$ROUNDS" = 1 ] || echo "then median of $ROUNDS rounds (ours and mainline booted in turn),"
-echo "QEMU TCG, both kernels with KASAN, lockdep and kmemleak (logs in $OUT)"
-awk '
+echo "QEMU TCG${ICOUNT:+ -icount shift=$ICOUNT (guest time counts guest instructions)}," \
+	"both kernels $([ "${CHECKERS:-1}" = 0 ] && echo without || echo with) KASAN, lockdep and kmemleak (logs in $OUT)"
+awk -v shift="$ICOUNT" '
 function val(s, key,    i, f) {
 	for (i = 1; i <= split(s, f, " "); i++)
 		if (index(f[i], key "=") == 1)
@@ -112,6 +127,18 @@ END {
 		printf " x%s ours %s, 7.3 %s;", sizes[i], range("ours", sizes[i]),
 		       range("main", sizes[i])
 	printf "\n"
+	if (shift == "")
+		exit
+	# Under -icount a guest second is 1e9 / 2^shift instructions
+	printf "guest instructions per call:"
+	for (i = 1; i <= 3; i++)
+		printf " x%s ours %s, 7.3 %s;", sizes[i], insns("ours", sizes[i]),
+		       insns("main", sizes[i])
+	printf "\n"
+}
+function insns(k, n,    m) {
+	m = median(k, n)
+	return m == "-" ? "-" : sprintf("%.0f", 1e9 / 2 ^ shift / m)
 }' "$OUT/ours.figures" "$OUT/mainline.figures"
 for k in ours mainline; do
 	[ "$(wc -l <"$OUT/$k.figures")" = $((3 * ROUNDS)) ] ||

@@ -12,6 +12,11 @@
 # EL2=1 boots the kernel at EL2 (virtualization=on), so that it runs KVM;
 # MEM=size of the guest's RAM (default 2G). QEMU=the emulator (default
 # qemu-system-aarch64 from PATH; 'make qemu' builds build/qemu/qemu-system-aarch64).
+# ICOUNT=N: QEMU's -icount shift=N,sleep=off: guest time advances 2^N ns per
+# guest instruction and skips idle periods, so a time measured inside the
+# guest counts its own instructions and not the host's load (QEMU then runs
+# the vCPUs in turn on one thread; slower, for benchmarks). QEMU_ARGS=more
+# QEMU arguments (split at spaces, e.g. a TCG plugin), KARGS=more kernel ones.
 . "$(dirname "$0")/lib.sh"
 
 IMAGE=${1:?usage: boot.sh IMAGE INITRAMFS LOG [args]}
@@ -57,10 +62,17 @@ cmdqv)
 *) die "MACHINE must be smmuv3 or cmdqv, not '$MACHINE'" ;;
 esac
 [ "${EL2:-0}" = 1 ] && machine+=,virtualization=on
-qemu=("$QEMU" -machine "$machine" "${smmu[@]}"
+icount=()
+if [ -n "${ICOUNT:-}" ]; then
+	[[ $ICOUNT =~ ^([0-9]|10)$ ]] || die "ICOUNT must be a shift from 0 to 10, not '$ICOUNT'"
+	icount=(-icount "shift=$ICOUNT,sleep=off")
+fi
+qemu=("$QEMU" -machine "$machine" "${smmu[@]}" "${icount[@]}"
 	-cpu max,pauth-impdef=on -smp 2 -m "${MEM:-2G}" -nographic -no-reboot -nic none
 	-kernel "$IMAGE" -initrd "$INITRD"
 	-device edu,addr=01.0 -device edu,addr=02.0)
+# shellcheck disable=SC2206 # split at spaces, as documented
+[ -n "${QEMU_ARGS:-}" ] && qemu+=($QEMU_ARGS)
 cmdline="console=ttyAMA0 panic=-1 oops=panic"
 case $BOOT in
 acpi)
@@ -71,7 +83,7 @@ acpi)
 dt) cmdline+=" acpi=off" ;;
 *) die "BOOT must be acpi or dt, not '$BOOT'" ;;
 esac
-cmdline+=" $*"
+cmdline+=" $*${KARGS:+ $KARGS}"
 
 mkdir -p "$(dirname "$LOG")"
 rm -f "$LOG.cmdqv"

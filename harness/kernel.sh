@@ -4,9 +4,12 @@
 #
 #   kernel.sh [extra make targets…]
 #   CONFIG_ONLY=1 kernel.sh   configure and check the fragment, build nothing
+#   CHECKERS=0 kernel.sh      without the fragment's checkers (KASAN, UBSAN,
+#                             lockdep, kmemleak), as users run the code: for
+#                             make bench-smmu; objects in build/obj-test-nochk
 . "$(dirname "$0")/lib.sh"
 
-KOUT=${KOUT:-$BUILD/obj-test}
+KOUT=${KOUT:-$BUILD/obj-test$(checkers_suffix)}
 FRAGMENT=${FRAGMENT:-$TOP/configs/test.config}
 LOG=${KLOG:-$BUILD/logs/kernel-build.log}
 # Written last by whatever made $TREE (tree.sh; mainline.sh for its tree).
@@ -22,6 +25,10 @@ export CCACHE_BASEDIR=$TOP CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE
 export KBUILD_BUILD_USER=cmdqv-lts KBUILD_BUILD_HOST=ci KBUILD_BUILD_TIMESTAMP="2025-11-01"
 objects_for_base "$KOUT" "$TREE" "$TREE_STAMP"
 mkdir -p "$(dirname "$LOG")" "$CCACHE_DIR"
+if [ "${CHECKERS:-1}" = 0 ]; then
+	without_checkers "$FRAGMENT" >"$KOUT/fragment-nochk.config"
+	FRAGMENT=$KOUT/fragment-nochk.config
+fi
 
 kmake() {
 	make -C "$TREE" O="$KOUT" ARCH=arm64 CROSS_COMPILE="$CROSS" \

@@ -66,6 +66,22 @@ objects_for_base() {
 	echo "$id" >"$out/.cmdqv-base"
 }
 
+# CHECKERS=0 (make bench-smmu): kernels without the test configuration's
+# checkers, whose cost in a call is mostly the base kernel's lockdep and
+# KASAN, not the code measured. Their objects go beside the others.
+checkers_suffix() {
+	case ${CHECKERS:-1} in
+	1) ;;
+	0) echo -nochk ;;
+	*) die "CHECKERS must be 0 or 1, not '$CHECKERS'" ;;
+	esac
+}
+
+# A config fragment without its checkers (the options that only find bugs)
+without_checkers() {
+	grep -vE '^(# )?CONFIG_(KASAN|UBSAN|PROVE_LOCKING|DEBUG_ATOMIC_SLEEP|DEBUG_KMEMLEAK)[_A-Z0-9]*[= ]' "$1"
+}
+
 # The compiler prefix for arm64 on this host: cross on x86_64, native on arm64.
 cross_compile() {
 	case $(uname -m) in

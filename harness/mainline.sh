@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 
 MTREE=$BUILD/mainline
-MOUT=$BUILD/obj-mainline
+MOUT=$BUILD/obj-mainline$(checkers_suffix)	# CHECKERS=0: kernel.sh
 MCONFIG=$TOP/configs/mainline.config
 STAMP=$MTREE/.cmdqv-mainline	# the package version, written last
 

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 OUT=$(realpath -m "${1:?usage: selftests.sh OUTDIR}")
-KOUT=${KOUT:-$BUILD/obj-test}
+KOUT=${KOUT:-$BUILD/obj-test$(checkers_suffix)}
 LOG=$BUILD/logs/selftests-build.log
 CROSS=$(cross_compile)
 
