@@ -17,6 +17,7 @@
 # guest counts its own instructions and not the host's load (QEMU then runs
 # the vCPUs in turn on one thread; slower, for benchmarks). QEMU_ARGS=more
 # QEMU arguments (split at spaces, e.g. a TCG plugin), KARGS=more kernel ones.
+# QEMU_CPU=QEMU's -cpu (default max,pauth-impdef=on: every feature QEMU has).
 . "$(dirname "$0")/lib.sh"
 
 IMAGE=${1:?usage: boot.sh IMAGE INITRAMFS LOG [args]}
@@ -68,7 +69,7 @@ if [ -n "${ICOUNT:-}" ]; then
 	icount=(-icount "shift=$ICOUNT,sleep=off")
 fi
 qemu=("$QEMU" -machine "$machine" "${smmu[@]}" "${icount[@]}"
-	-cpu max,pauth-impdef=on -smp 2 -m "${MEM:-2G}" -nographic -no-reboot -nic none
+	-cpu "${QEMU_CPU:-max,pauth-impdef=on}" -smp 2 -m "${MEM:-2G}" -nographic -no-reboot -nic none
 	-kernel "$IMAGE" -initrd "$INITRD"
 	-device edu,addr=01.0 -device edu,addr=02.0)
 # shellcheck disable=SC2206 # split at spaces, as documented
