@@ -19,12 +19,11 @@ CROSS=$(cross_compile)
 need_tools make "${CROSS}gcc" ccache bc bison flex perl
 [ -f "$TREE_STAMP" ] || die "no work tree at $TREE; run 'make tree' first"
 
-export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
-export CCACHE_BASEDIR=$TOP CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-4G}
+setup_ccache "$TOP" 4G
 # Fixed build identity: the version banner does not defeat ccache.
 export KBUILD_BUILD_USER=cmdqv-lts KBUILD_BUILD_HOST=ci KBUILD_BUILD_TIMESTAMP="2025-11-01"
 objects_for_base "$KOUT" "$TREE" "$TREE_STAMP"
-mkdir -p "$(dirname "$LOG")" "$CCACHE_DIR"
+mkdir -p "$(dirname "$LOG")"
 if [ "${CHECKERS:-1}" = 0 ]; then
 	without_checkers "$FRAGMENT" >"$KOUT/fragment-nochk.config"
 	FRAGMENT=$KOUT/fragment-nochk.config

@@ -24,8 +24,7 @@ PKG_VERSION=$BASE_VERSION+cmdqv1.deb$BASE_RELEASE
 DEBIAN_CONFIG=config.arm64_none_arm64
 CROSS=$(cross_compile)
 
-export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
-export CCACHE_BASEDIR=$TOP CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+setup_ccache "$TOP" 8G
 export KBUILD_BUILD_USER=cmdqv-lts KBUILD_BUILD_HOST=cmdqv-lts
 # No linux-image-*-dbg unless asked (PKG_DBG=1): no admin installs it, and it
 # is the slowest part to pack. kbuild's own build profile leaves it out.
@@ -36,7 +35,7 @@ if [ "${PKG_DBG:-0}" != 1 ]; then
 	esac
 fi
 objects_for_base "$POUT" "$TREE" "$TREE/.git/cmdqv-tree"
-mkdir -p "$PKGDIR" "$(dirname "$LOG")" "$CCACHE_DIR"
+mkdir -p "$PKGDIR" "$(dirname "$LOG")"
 
 # LOCALVERSION set (empty): no "+" for a git tree; the name comes from the config
 pmake() {

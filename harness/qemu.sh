@@ -194,9 +194,7 @@ for p in $(series_patches); do
 	fi
 done
 
-export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
-export CCACHE_BASEDIR=$QCACHE CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-4G}
-mkdir -p "$CCACHE_DIR"
+setup_ccache "$QCACHE" 4G
 t=$(date +%s)
 if ! (cd "$OBJ" && "$SRC/configure" "${QEMU_CONFIGURE[@]}" --cc="ccache gcc") >>"$LOG" 2>&1; then
 	tail -n 20 "$LOG" >&2
